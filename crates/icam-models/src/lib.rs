@@ -1,0 +1,100 @@
+//! # icam-models — the model zoo of icam
+//!
+//! Architectures (torchvision's ResNets), weight loading (safetensors, PyTorch `.pth`),
+//! preprocessing presets and gradient taps, on burn. It exposes one thing to the rest of icam:
+//! *run this batch, tap these layers, differentiate this per-sample scalar* ([`trace`]).
+//! It knows nothing about class activation maps.
+//!
+//! Models hold a burn [`Device`](burn::tensor::Device); the same code runs on the Flex CPU
+//! backend and, with the `cuda` feature, on `burn-cuda`.
+
+pub mod error;
+pub mod host;
+pub mod nn;
+pub mod preprocess;
+pub mod resnet;
+pub mod tap;
+pub mod weights;
+
+use std::path::Path;
+
+pub use burn::tensor::Device;
+pub use error::{ModelError, Result};
+pub use host::{HostData, HostTensor, Precision};
+pub use preprocess::{Geometry, Normalization, PixelImage, Preprocess};
+pub use resnet::{ResNet, ResNetDepth};
+pub use tap::{Network, Objective, Trace, logits, trace};
+pub use weights::{WeightFile, WeightFormat};
+
+/// Architectures the zoo can build.
+pub const ARCHS: [&str; 5] = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"];
+
+/// A loaded model: the network and how its inputs are prepared.
+pub struct Model {
+    pub net: Box<dyn Network>,
+    pub preprocess: Preprocess,
+}
+
+/// The architecture of a weight file: `arch` if given, else the file's `arch` metadata, else
+/// inferred from its tensor names.
+pub fn resolve_arch(file: &WeightFile, arch: Option<&str>) -> Result<String> {
+    let inferred = ResNetDepth::infer(file).map(|d| d.name().to_string());
+    let chosen = arch
+        .map(str::to_string)
+        .or_else(|| file.metadata.get("arch").cloned())
+        .or(inferred.clone())
+        .ok_or_else(|| {
+            ModelError::Arch(format!(
+                "cannot tell the architecture of {}; pass --arch (one of {})",
+                file.path.display(),
+                ARCHS.join(", ")
+            ))
+        })?;
+    if !ARCHS.contains(&chosen.as_str()) {
+        return Err(ModelError::Arch(format!(
+            "unknown architecture `{chosen}`; known: {}",
+            ARCHS.join(", ")
+        )));
+    }
+    if let Some(inf) = inferred
+        && inf != chosen
+    {
+        return Err(ModelError::Arch(format!(
+            "the weights in {} are a {inf}, not a {chosen}; pass --arch {inf}",
+            file.path.display()
+        )));
+    }
+    Ok(chosen)
+}
+
+/// Build the network `arch` from `file` on `device`.
+pub fn build(
+    file: &WeightFile,
+    arch: &str,
+    device: &Device,
+    precision: Precision,
+) -> Result<Model> {
+    let depth = ResNetDepth::from_name(arch)
+        .ok_or_else(|| ModelError::Arch(format!("unknown architecture `{arch}`")))?;
+    Ok(Model {
+        net: Box::new(ResNet::load(depth, file, device, precision)?),
+        preprocess: Preprocess::imagenet(),
+    })
+}
+
+/// Load a weight file and build its network (architecture as in [`resolve_arch`]).
+pub fn load(
+    path: &Path,
+    arch: Option<&str>,
+    device: &Device,
+    precision: Precision,
+) -> Result<Model> {
+    let file = WeightFile::load(path)?;
+    let arch = resolve_arch(&file, arch)?;
+    build(&file, &arch, device, precision)
+}
+
+/// The CPU device (burn's Flex backend).
+pub fn cpu() -> Device {
+    Device::flex()
+}

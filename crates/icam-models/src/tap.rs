@@ -1,0 +1,251 @@
+//! Gradient taps: run a batch, record the activations of named layers and differentiate a
+//! per-sample scalar with respect to each of them and to the input.
+//!
+//! A tap adds a zero leaf to the activation (`h + 0`, the leaf requiring gradients): the value
+//! is unchanged and the leaf's gradient is the gradient of the activation. Only the input (when
+//! asked) and the leaves require gradients, so burn never computes weight gradients, and when
+//! the input gradient is not needed the backward pass stops at the earliest tap.
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::error::{ModelError, Result};
+use crate::host::{HostTensor, Precision};
+
+/// The scalar one sample contributes to the differentiated objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Objective {
+    /// The pre-softmax logit `S^c` of class `c`.
+    Logit(usize),
+    /// The softmax probability `Y^c` of class `c` (its full derivative, through every logit).
+    Prob(usize),
+    /// The sample contributes nothing (its gradients are zero).
+    None,
+}
+
+/// A network the tap machinery can run. Implemented by every architecture of the zoo.
+pub trait Network: Send + Sync {
+    /// Architecture name (`resnet50`, `efficientnet_lite0`, ...).
+    fn arch(&self) -> &str;
+    /// Number of output classes (read from the classifier weights).
+    fn num_classes(&self) -> usize;
+    /// Every tappable layer, canonical names, in forward order.
+    fn layer_names(&self) -> Vec<String>;
+    /// Aliases accepted for taps, as `(alias, canonical name)`.
+    fn aliases(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// I-CAM's default candidate layers (METHOD A8, A26).
+    fn candidate_layers(&self) -> Vec<String>;
+    /// The default single layer of the Grad-CAM-style baselines (A21, A26).
+    fn baseline_layer(&self) -> String;
+    /// Device and precision the weights live on.
+    fn device(&self) -> &Device;
+    fn precision(&self) -> Precision;
+    /// Forward pass; `tapper.tap(name, h)` is called at every tappable layer in order.
+    fn forward(&self, x: Tensor<4>, tapper: &mut Tapper) -> Tensor<2>;
+
+    /// Canonical name of a requested layer, or an error listing the valid names.
+    fn resolve_layer(&self, name: &str) -> Result<String> {
+        let names = self.layer_names();
+        if names.iter().any(|n| n == name) {
+            return Ok(name.to_string());
+        }
+        if let Some((_, c)) = self.aliases().into_iter().find(|(a, _)| a == name) {
+            return Ok(c);
+        }
+        let mut valid = names;
+        valid.extend(self.aliases().into_iter().map(|(a, _)| a));
+        Err(ModelError::UnknownLayer {
+            arch: self.arch().to_string(),
+            name: name.to_string(),
+            valid,
+        })
+    }
+}
+
+/// Records the activations of the requested layers during a forward pass.
+pub struct Tapper {
+    wanted: Vec<String>,
+    grads: bool,
+    found: Vec<Option<(Tensor<4>, Option<Tensor<4>>)>>,
+}
+
+impl Tapper {
+    /// Tap `layers` (canonical names); `grads` adds a gradient leaf to each.
+    pub fn new(layers: &[String], grads: bool) -> Self {
+        Self {
+            wanted: layers.to_vec(),
+            grads,
+            found: vec![None; layers.len()],
+        }
+    }
+
+    /// A tapper that records nothing.
+    pub fn none() -> Self {
+        Self::new(&[], false)
+    }
+
+    /// Called by networks at every tappable layer; returns the tensor to continue with.
+    pub fn tap(&mut self, name: &str, h: Tensor<4>) -> Tensor<4> {
+        let Some(i) = self.wanted.iter().position(|w| w == name) else {
+            return h;
+        };
+        if self.grads {
+            let leaf = h.zeros_like().require_grad();
+            let h = h + leaf.clone();
+            self.found[i] = Some((h.clone(), Some(leaf)));
+            h
+        } else {
+            self.found[i] = Some((h.clone(), None));
+            h
+        }
+    }
+}
+
+/// What a traced run returns: logits, and per tapped layer its activation and the gradient of
+/// the objective with respect to it; optionally the gradient with respect to the input.
+#[derive(Clone, Debug)]
+pub struct Trace {
+    /// `[batch, classes]`.
+    pub logits: HostTensor,
+    /// Tapped layer names, as requested.
+    pub layers: Vec<String>,
+    /// `[batch, K, h, w]` per layer.
+    pub activations: Vec<HostTensor>,
+    /// `[batch, K, h, w]` per layer: ∂(Σ_b objective_b)/∂A, i.e. each sample's own gradient
+    /// (eval-mode BatchNorm keeps samples independent, A24).
+    pub grads: Vec<HostTensor>,
+    /// `[batch, 3, H, W]`, when requested.
+    pub input_grad: Option<HostTensor>,
+}
+
+/// Run `input` (`[batch, 3, H, W]`, model-input space) through `net` with taps at `layers`
+/// (names or aliases) and differentiate `Σ_b objectives[b]`.
+pub fn trace(
+    net: &dyn Network,
+    input: &HostTensor,
+    layers: &[String],
+    objectives: &[Objective],
+    input_grad: bool,
+) -> Result<Trace> {
+    check_input(net, input)?;
+    let batch = input.shape[0];
+    if objectives.len() != batch {
+        return Err(ModelError::Input(format!(
+            "{} objectives for a batch of {batch}",
+            objectives.len()
+        )));
+    }
+    let classes = net.num_classes();
+    for o in objectives {
+        if let Objective::Logit(c) | Objective::Prob(c) = *o
+            && c >= classes
+        {
+            return Err(ModelError::Input(format!(
+                "class {c} is out of range: the model has {classes} classes (0..{})",
+                classes - 1
+            )));
+        }
+    }
+    let canonical = layers
+        .iter()
+        .map(|l| net.resolve_layer(l))
+        .collect::<Result<Vec<_>>>()?;
+    let mut unique: Vec<String> = Vec::new();
+    for c in &canonical {
+        if !unique.contains(c) {
+            unique.push(c.clone());
+        }
+    }
+    let device = net.device().clone().autodiff();
+    let mut x: Tensor<4> = input.to_burn(&device, net.precision())?;
+    if input_grad {
+        x = x.require_grad();
+    }
+    let mut tapper = Tapper::new(&unique, true);
+    let logits = net.forward(x.clone(), &mut tapper);
+
+    // Objective: Σ_b (logit mask ⊙ logits + prob mask ⊙ softmax(logits)).
+    let mut logit_mask = vec![0.0f64; batch * classes];
+    let mut prob_mask = vec![0.0f64; batch * classes];
+    for (b, o) in objectives.iter().enumerate() {
+        match *o {
+            Objective::Logit(c) => logit_mask[b * classes + c] = 1.0,
+            Objective::Prob(c) => prob_mask[b * classes + c] = 1.0,
+            Objective::None => {}
+        }
+    }
+    let dtype = net.precision().dtype();
+    let mask = |m: Vec<f64>| -> Tensor<2> {
+        Tensor::from_data(TensorData::new(m, [batch, classes]), (&device, dtype))
+    };
+    let any_prob = objectives.iter().any(|o| matches!(o, Objective::Prob(_)));
+    let mut obj = (logits.clone() * mask(logit_mask)).sum();
+    if any_prob {
+        obj = obj + (softmax(logits.clone(), 1) * mask(prob_mask)).sum();
+    }
+    let want_backward = input_grad || !unique.is_empty();
+    let grads = want_backward.then(|| obj.backward());
+
+    let mut activations = Vec::with_capacity(canonical.len());
+    let mut tap_grads = Vec::with_capacity(canonical.len());
+    let found = std::mem::take(&mut tapper.found);
+    let mut host_cache: Vec<Option<(HostTensor, HostTensor)>> = vec![None; unique.len()];
+    for (i, entry) in found.into_iter().enumerate() {
+        let Some((value, leaf)) = entry else {
+            return Err(ModelError::Input(format!(
+                "layer `{}` was not reached by the forward pass",
+                unique[i]
+            )));
+        };
+        let leaf = leaf.expect("taps with gradients have a leaf");
+        let g = grads
+            .as_ref()
+            .and_then(|gr| leaf.grad(gr))
+            .unwrap_or_else(|| value.zeros_like().detach());
+        host_cache[i] = Some((
+            HostTensor::from_burn(value.detach())?,
+            HostTensor::from_burn(g)?,
+        ));
+    }
+    for c in &canonical {
+        let i = unique
+            .iter()
+            .position(|u| u == c)
+            .expect("unique holds every canonical name");
+        let (a, g) = host_cache[i].clone().expect("filled above");
+        activations.push(a);
+        tap_grads.push(g);
+    }
+    let input_grad = match (input_grad, grads.as_ref()) {
+        (true, Some(gr)) => Some(HostTensor::from_burn(
+            x.grad(gr).unwrap_or_else(|| x.zeros_like().detach()),
+        )?),
+        _ => None,
+    };
+    Ok(Trace {
+        logits: HostTensor::from_burn(logits.detach())?,
+        layers: layers.to_vec(),
+        activations,
+        grads: tap_grads,
+        input_grad,
+    })
+}
+
+/// Forward only: logits `[batch, classes]`.
+pub fn logits(net: &dyn Network, input: &HostTensor) -> Result<HostTensor> {
+    check_input(net, input)?;
+    let x: Tensor<4> = input.to_burn(net.device(), net.precision())?;
+    HostTensor::from_burn(net.forward(x, &mut Tapper::none()))
+}
+
+fn check_input(net: &dyn Network, input: &HostTensor) -> Result<()> {
+    match input.shape.as_slice() {
+        [b, 3, h, w] if *b > 0 && *h >= 32 && *w >= 32 => Ok(()),
+        s => Err(ModelError::Input(format!(
+            "{} expects a batch of RGB images [batch, 3, H, W] with H, W >= 32, got {s:?}",
+            net.arch()
+        ))),
+    }
+}
