@@ -23,7 +23,7 @@ pub use error::{ModelError, Result};
 pub use host::{HostData, HostTensor, Precision};
 pub use preprocess::{Geometry, Normalization, PixelImage, Preprocess};
 pub use resnet::{ResNet, ResNetDepth};
-pub use tap::{Network, Objective, Trace, logits, trace};
+pub use tap::{Network, Objective, Trace, logits, trace, trace_with};
 pub use weights::{WeightFile, WeightFormat};
 
 /// Architectures the zoo can build.

@@ -8,7 +8,7 @@ use image::RgbImage;
 use image::imageops::FilterType;
 
 use crate::error::{ModelError, Result};
-use crate::host::{HostTensor, Precision};
+use crate::host::{HostData, HostTensor, Precision};
 
 /// ImageNet channel means (torchvision).
 pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
@@ -71,6 +71,40 @@ impl Normalization {
             Self::ImageNet => 1.0 / IMAGENET_STD[c],
             Self::Lite => 255.0 / 128.0,
             Self::None => 1.0,
+        }
+    }
+
+    /// Normalise a batch `[B, 3, H, W]` of pixel-space values, keeping its precision (float32
+    /// arithmetic for float32 data, as the reference computes in the network dtype).
+    pub fn apply_tensor(self, x: &HostTensor) -> HostTensor {
+        let hw = x.shape[2] * x.shape[3];
+        let data = match &x.data {
+            HostData::F32(v) => HostData::F32(
+                v.iter()
+                    .enumerate()
+                    .map(|(i, &p)| self.apply_f32(p, (i / hw) % 3))
+                    .collect(),
+            ),
+            HostData::F64(v) => HostData::F64(
+                v.iter()
+                    .enumerate()
+                    .map(|(i, &p)| self.apply_f64(p, (i / hw) % 3))
+                    .collect(),
+            ),
+        };
+        HostTensor {
+            shape: x.shape.clone(),
+            data,
+        }
+    }
+
+    /// Chain rule through the normalisation: the gradient with respect to the pixel value
+    /// from the gradient `g` with respect to the model input, for channel `c`.
+    pub fn grad_to_pixel(self, g: f64, c: usize) -> f64 {
+        match self {
+            Self::ImageNet => g / IMAGENET_STD[c],
+            Self::Lite => g / 128.0 * 255.0,
+            Self::None => g,
         }
     }
 

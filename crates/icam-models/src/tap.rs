@@ -129,25 +129,21 @@ pub fn trace(
     objectives: &[Objective],
     input_grad: bool,
 ) -> Result<Trace> {
+    trace_with(net, input, layers, input_grad, |_| Ok(objectives.to_vec()))
+}
+
+/// As [`trace`], with the objectives chosen after the forward pass from the logits
+/// (`[batch, classes]`), e.g. from the predicted class of the first sample.
+pub fn trace_with(
+    net: &dyn Network,
+    input: &HostTensor,
+    layers: &[String],
+    input_grad: bool,
+    objectives: impl FnOnce(&HostTensor) -> Result<Vec<Objective>>,
+) -> Result<Trace> {
     check_input(net, input)?;
     let batch = input.shape[0];
-    if objectives.len() != batch {
-        return Err(ModelError::Input(format!(
-            "{} objectives for a batch of {batch}",
-            objectives.len()
-        )));
-    }
     let classes = net.num_classes();
-    for o in objectives {
-        if let Objective::Logit(c) | Objective::Prob(c) = *o
-            && c >= classes
-        {
-            return Err(ModelError::Input(format!(
-                "class {c} is out of range: the model has {classes} classes (0..{})",
-                classes - 1
-            )));
-        }
-    }
     let canonical = layers
         .iter()
         .map(|l| net.resolve_layer(l))
@@ -165,6 +161,24 @@ pub fn trace(
     }
     let mut tapper = Tapper::new(&unique, true);
     let logits = net.forward(x.clone(), &mut tapper);
+    let host_logits = HostTensor::from_burn(logits.clone().detach())?;
+    let objectives = objectives(&host_logits)?;
+    if objectives.len() != batch {
+        return Err(ModelError::Input(format!(
+            "{} objectives for a batch of {batch}",
+            objectives.len()
+        )));
+    }
+    for o in &objectives {
+        if let Objective::Logit(c) | Objective::Prob(c) = *o
+            && c >= classes
+        {
+            return Err(ModelError::Input(format!(
+                "class {c} is out of range: the model has {classes} classes (0..{})",
+                classes - 1
+            )));
+        }
+    }
 
     // Objective: Σ_b (logit mask ⊙ logits + prob mask ⊙ softmax(logits)).
     let mut logit_mask = vec![0.0f64; batch * classes];
@@ -225,7 +239,7 @@ pub fn trace(
         _ => None,
     };
     Ok(Trace {
-        logits: HostTensor::from_burn(logits.detach())?,
+        logits: host_logits,
         layers: layers.to_vec(),
         activations,
         grads: tap_grads,

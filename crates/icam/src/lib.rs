@@ -1,1 +1,25 @@
-//! placeholder
+//! # icam — Integrative CAM and the Grad-CAM family
+//!
+//! The core library: perturbations (Eq. 4), perturbation weights (Eqs. 5–10), layer scores and
+//! selection (Eqs. 3, 11–14), CAM methods (Grad-CAM, Grad-CAM++, LayerCAM, I-CAM; Eqs. 15–31)
+//! and fusion (Eq. 21). It takes a network from `icam-models` and a decoded image; it knows
+//! nothing about files or command-line flags. Spec items `A1`…`A29` refer to
+//! `shared/spec/METHOD.md`.
+
+pub mod config;
+pub mod error;
+pub mod explain;
+pub mod fusion;
+pub mod maps;
+pub mod methods;
+pub mod perturb;
+pub mod scoring;
+pub mod similarity;
+
+pub use config::{IcamConfig, ScoreTarget, Space};
+pub use error::{IcamError, Result};
+pub use explain::{
+    BaselineResult, IcamReport, IcamResult, Stage, Subject, Target, explain_baseline, explain_icam,
+};
+pub use maps::{Map, Upsample};
+pub use perturb::Perturbations;

@@ -1,0 +1,201 @@
+//! I-CAM's options, with the reference's names and defaults (the paper read literally).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{IcamError, Result};
+use crate::fusion::LayerPost;
+use crate::maps::Upsample;
+use crate::methods::icam::{Bias, BiasOptions, BiasPool, BiasSc, ChannelBiasForm, SmoothFn};
+use crate::scoring::{ScoreMode, ScoreNormalize};
+
+/// Where Eq. 4's perturbations and Eq. 3's `I·∂O/∂I` live (A3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Space {
+    /// The normalised model input `x_in` (default).
+    Input,
+    /// The pixel image in [0, 1]; gradients go through the normalisation.
+    Pixel,
+}
+
+/// `O` of Eq. 3 (A9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoreTarget {
+    /// Softmax probability of the target class (default).
+    Prob,
+    /// Its logit.
+    Logit,
+}
+
+/// Every option of I-CAM. Field names and JSON keys follow the reference implementation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IcamConfig {
+    /// Number of perturbations `n` (Eqs. 3–4).
+    pub n: usize,
+    /// Perturbation strength α (Eq. 4), in (0, 1).
+    pub alpha: f64,
+    /// Seed of the perturbation generator (ignored when noise/mask are given).
+    pub seed: u64,
+    pub space: Space,
+    /// `T` of Eqs. 12–13, in (0, 1].
+    pub threshold: f64,
+    pub bias: Bias,
+    pub channel_bias_form: ChannelBiasForm,
+    pub smooth: SmoothFn,
+    /// σ of Eq. 6 (A6).
+    pub svim_sigma: f64,
+    pub ssim_win: usize,
+    pub ssim_sigma: f64,
+    pub ssim_k1: f64,
+    pub ssim_k2: f64,
+    pub ssim_data_range: f64,
+    /// Clamp MDS at 0 (A7).
+    pub clamp_mds: bool,
+    pub score_target: ScoreTarget,
+    pub score_upsample: Upsample,
+    pub score_normalize: ScoreNormalize,
+    pub layer_post: LayerPost,
+    pub bias_pool: BiasPool,
+    pub score_mode: ScoreMode,
+    pub bias_sc: BiasSc,
+}
+
+impl Default for IcamConfig {
+    fn default() -> Self {
+        Self {
+            n: 8,
+            alpha: 0.4,
+            seed: 0,
+            space: Space::Input,
+            threshold: 0.95,
+            bias: Bias::Channel,
+            channel_bias_form: ChannelBiasForm::Product,
+            smooth: SmoothFn::Softmax,
+            svim_sigma: 0.25,
+            ssim_win: 11,
+            ssim_sigma: 1.5,
+            ssim_k1: 0.01,
+            ssim_k2: 0.03,
+            ssim_data_range: 1.0,
+            clamp_mds: true,
+            score_target: ScoreTarget::Prob,
+            score_upsample: Upsample::Bilinear,
+            score_normalize: ScoreNormalize::Minmax,
+            layer_post: LayerPost::None,
+            bias_pool: BiasPool::Sum,
+            score_mode: ScoreMode::Distance,
+            bias_sc: BiasSc::Full,
+        }
+    }
+}
+
+impl IcamConfig {
+    /// Check every option; called before any work starts.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(IcamError::Config(m));
+        if self.n == 0 {
+            return bad("--n must be at least 1 (the number of perturbations)".into());
+        }
+        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+            return bad(format!("--alpha must lie in (0, 1), got {}", self.alpha));
+        }
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return bad(format!(
+                "--threshold must lie in (0, 1], got {}",
+                self.threshold
+            ));
+        }
+        if !(self.svim_sigma > 0.0 && self.svim_sigma.is_finite()) {
+            return bad(format!(
+                "--svim-sigma must be positive, got {}",
+                self.svim_sigma
+            ));
+        }
+        if self.ssim_win == 0 || self.ssim_win % 2 == 0 || !(self.ssim_sigma > 0.0) {
+            return bad("the SSIM window must be odd and its sigma positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn bias_options(&self) -> BiasOptions {
+        BiasOptions {
+            bias: self.bias,
+            form: self.channel_bias_form,
+            pool: self.bias_pool,
+            sc: self.bias_sc,
+        }
+    }
+
+    pub fn ssim_params(&self) -> crate::similarity::SsimParams {
+        crate::similarity::SsimParams {
+            win: self.ssim_win,
+            sigma: self.ssim_sigma,
+            k1: self.ssim_k1,
+            k2: self.ssim_k2,
+            data_range: self.ssim_data_range,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_options_are_refused() {
+        let ok = IcamConfig::default();
+        assert!(ok.validate().is_ok());
+        let msg = |c: IcamConfig| c.validate().unwrap_err().to_string();
+        assert_eq!(
+            msg(IcamConfig {
+                alpha: 1.0,
+                ..ok.clone()
+            }),
+            "--alpha must lie in (0, 1), got 1"
+        );
+        assert_eq!(
+            msg(IcamConfig {
+                alpha: 0.0,
+                ..ok.clone()
+            }),
+            "--alpha must lie in (0, 1), got 0"
+        );
+        assert_eq!(
+            msg(IcamConfig { n: 0, ..ok.clone() }),
+            "--n must be at least 1 (the number of perturbations)"
+        );
+        assert_eq!(
+            msg(IcamConfig {
+                threshold: 1.5,
+                ..ok.clone()
+            }),
+            "--threshold must lie in (0, 1], got 1.5"
+        );
+        assert_eq!(
+            msg(IcamConfig {
+                threshold: 0.0,
+                ..ok.clone()
+            }),
+            "--threshold must lie in (0, 1], got 0"
+        );
+        assert!(
+            IcamConfig {
+                threshold: 1.0,
+                ..ok
+            }
+            .validate()
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn json_keys_follow_the_reference() {
+        let v = serde_json::to_value(IcamConfig::default()).unwrap();
+        assert_eq!(v["bias"], "channel");
+        assert_eq!(v["layer_post"], "none");
+        assert_eq!(v["score_upsample"], "bilinear");
+        assert_eq!(v["channel_bias_form"], "product");
+        assert_eq!(v["ssim_win"], 11);
+    }
+}

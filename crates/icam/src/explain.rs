@@ -1,0 +1,654 @@
+//! Running a method on one image: the network pass with taps, then the method's maths.
+//! Everything after the network is float64 (A20).
+
+use icam_models::{
+    HostTensor, Network, Normalization, Objective, PixelImage, Precision, trace_with,
+};
+use serde::Serialize;
+
+use crate::config::{IcamConfig, ScoreTarget, Space};
+use crate::error::{IcamError, Result};
+use crate::fusion::{Fused, fuse};
+use crate::maps::Map;
+use crate::methods::icam::{
+    IcamLayerMap, IcamLayerStats, Smooth, icam_layer_map, smooth_derivatives,
+};
+use crate::methods::{CamMethod, LayerInput, baseline_heatmap};
+use crate::perturb::{Perturbations, perturb};
+use crate::scoring::{
+    Selection, input_gradient_map, layer_distance, layer_score, phi_norm_map, select_layers,
+};
+use crate::similarity::{log_softmax, mdd, mds, perturbation_weight, ssim, svim};
+
+/// Which class to explain (A22).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The argmax of the original image's logits.
+    Predicted,
+    Class(usize),
+}
+
+impl Target {
+    fn resolve(self, logits: &[f64]) -> usize {
+        match self {
+            Target::Class(c) => c,
+            Target::Predicted => argmax(logits),
+        }
+    }
+}
+
+/// Index of the largest value (the first one on ties, as `torch.argmax`).
+pub fn argmax(v: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The image, how it becomes the model input, and the network.
+pub struct Subject<'a> {
+    pub net: &'a dyn Network,
+    pub image: &'a PixelImage,
+    pub normalization: Normalization,
+}
+
+impl Subject<'_> {
+    fn precision(&self) -> Precision {
+        self.net.precision()
+    }
+
+    /// The pixel image in the network precision, `[1, 3, H, W]` (u8/255 computed in float32,
+    /// as the reference).
+    fn pixels(&self) -> HostTensor {
+        let shape = vec![1, 3, self.image.height, self.image.width];
+        match self.precision() {
+            Precision::F32 => HostTensor::f32(shape, self.image.data.clone()),
+            Precision::F64 => {
+                HostTensor::f64(shape, self.image.data.iter().map(|&x| x as f64).collect())
+            }
+        }
+    }
+
+    fn check_class(&self, target: Target) -> Result<()> {
+        let classes = self.net.num_classes();
+        match target {
+            Target::Class(c) if c >= classes => Err(IcamError::Config(format!(
+                "class {c} is out of range: the model has {classes} classes (0..{})",
+                classes - 1
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_layers(&self, layers: &[String]) -> Result<()> {
+        if layers.is_empty() {
+            return Err(IcamError::Config("no layers to explain".into()));
+        }
+        for l in layers {
+            self.net.resolve_layer(l)?;
+        }
+        Ok(())
+    }
+}
+
+/// Softmax probability of `class` in float64.
+pub fn probability(logits: &[f64], class: usize) -> f64 {
+    log_softmax(logits)[class].exp()
+}
+
+fn check_finite(what: &str, t: &HostTensor) -> Result<()> {
+    if (0..t.len()).any(|i| !t.get(i).is_finite()) {
+        return Err(IcamError::Numeric(format!(
+            "the network produced NaN or infinite {what}; check the weights and the input"
+        )));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Baselines
+// ---------------------------------------------------------------------------------------
+
+/// A baseline map and its facts.
+#[derive(Clone, Debug, Serialize)]
+pub struct BaselineResult {
+    #[serde(skip)]
+    pub heat: Map,
+    /// Raw per-layer maps (before ReLU) at feature resolution.
+    #[serde(skip)]
+    pub layer_cams: Vec<Map>,
+    pub method: String,
+    pub target_class: usize,
+    pub logit_c: f64,
+    pub prob_c: f64,
+    pub layers: Vec<String>,
+    pub gradcampp_eps: f64,
+    pub dtype: String,
+    pub image_hw: [usize; 2],
+}
+
+/// Grad-CAM, Grad-CAM++ or LayerCAM (A21: gradient of the logit) on `layers`, for each of
+/// `targets`, in one batched pass (one copy of the image per target).
+pub fn explain_baseline(
+    s: &Subject,
+    method: &dyn CamMethod,
+    layers: &[String],
+    targets: &[Target],
+    gradcampp_eps: f64,
+) -> Result<Vec<BaselineResult>> {
+    s.check_layers(layers)?;
+    for &t in targets {
+        s.check_class(t)?;
+    }
+    let x = s.normalization.to_model_input(s.image, s.precision());
+    let m = targets.len();
+    let mut batch = Vec::with_capacity(m * x.len());
+    for _ in 0..m {
+        batch.extend(x.to_f64());
+    }
+    let batch = to_precision(
+        vec![m, 3, s.image.height, s.image.width],
+        batch,
+        s.precision(),
+    );
+    let mut classes = Vec::new();
+    let tr = trace_with(s.net, &batch, layers, false, |logits| {
+        let l0 = logits.sample_f64(0);
+        classes = targets.iter().map(|t| t.resolve(&l0)).collect();
+        Ok(classes.iter().map(|&c| Objective::Logit(c)).collect())
+    })?;
+    check_finite("logits", &tr.logits)?;
+    let (h, w) = (s.image.height, s.image.width);
+    let mut out = Vec::new();
+    for (b, &c) in classes.iter().enumerate() {
+        let logits = tr.logits.sample_f64(b);
+        let mut cams = Vec::new();
+        for (li, _) in layers.iter().enumerate() {
+            let (a, g) = (tr.activations[li].sample_f64(b), tr.grads[li].sample_f64(b));
+            if g.iter().any(|v| !v.is_finite()) {
+                return Err(IcamError::Numeric(format!(
+                    "NaN gradient at layer {}",
+                    layers[li]
+                )));
+            }
+            let [_, k, lh, lw] = dims4(&tr.activations[li]);
+            cams.push(method.layer_cam(&LayerInput {
+                a: &a,
+                g: &g,
+                k,
+                h: lh,
+                w: lw,
+            }));
+        }
+        out.push(BaselineResult {
+            heat: baseline_heatmap(&cams, h, w),
+            layer_cams: cams,
+            method: method.name().to_string(),
+            target_class: c,
+            logit_c: logits[c],
+            prob_c: probability(&logits, c),
+            layers: layers.to_vec(),
+            gradcampp_eps,
+            dtype: s.precision().name().to_string(),
+            image_hw: [h, w],
+        });
+    }
+    Ok(out)
+}
+
+fn dims4(t: &HostTensor) -> [usize; 4] {
+    [t.shape[0], t.shape[1], t.shape[2], t.shape[3]]
+}
+
+fn to_precision(shape: Vec<usize>, data: Vec<f64>, p: Precision) -> HostTensor {
+    match p {
+        Precision::F32 => HostTensor::f32(shape, data.into_iter().map(|x| x as f32).collect()),
+        Precision::F64 => HostTensor::f64(shape, data),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// I-CAM
+// ---------------------------------------------------------------------------------------
+
+/// Per-perturbation facts (Eqs. 5–10).
+#[derive(Clone, Debug, Serialize)]
+pub struct PerturbationReport {
+    /// 1-based index `i` of `I'_i`.
+    pub i: usize,
+    pub ssim: f64,
+    pub svim: f64,
+    pub mdd: f64,
+    pub mds_raw: f64,
+    pub mds: f64,
+    pub w: f64,
+    /// Predicted class of the perturbed image.
+    pub pred: usize,
+    /// Probability of the target class on the perturbed image.
+    pub prob_c: f64,
+    pub mask_keep_fraction: f64,
+}
+
+/// Per-layer facts: score, rank, weight, selection and the map's statistics.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerReport {
+    pub name: String,
+    pub shape: [usize; 3],
+    pub score: f64,
+    /// 1-based rank by score.
+    pub rank: usize,
+    pub selected: bool,
+    pub weight: f64,
+    pub dist_per_perturbation: Vec<f64>,
+    #[serde(flatten)]
+    pub stats: IcamLayerStats,
+}
+
+/// The selection as the report shows it (layer names instead of indices).
+#[derive(Clone, Debug, Serialize)]
+pub struct SelectionReport {
+    pub k: usize,
+    pub total: f64,
+    pub target: f64,
+    pub cumulative: Vec<f64>,
+    #[serde(rename = "C_k")]
+    pub c_k: f64,
+    #[serde(rename = "C_k_minus_1")]
+    pub c_k_minus_1: f64,
+    pub degenerate: bool,
+    pub order: Vec<String>,
+}
+
+/// Everything an I-CAM run found out, in the reference's JSON layout plus diagnostics.
+#[derive(Clone, Debug, Serialize)]
+pub struct IcamReport {
+    pub method: String,
+    pub config: IcamConfig,
+    pub dtype: String,
+    pub image_hw: [usize; 2],
+    pub target_class: usize,
+    pub logit_c: f64,
+    pub prob_c: f64,
+    pub smooth_f: Smooth,
+    pub perturbations: Vec<PerturbationReport>,
+    pub perturbation_weights: Vec<f64>,
+    pub layers: Vec<LayerReport>,
+    pub layer_names: Vec<String>,
+    pub layer_scores: Vec<f64>,
+    pub layer_weights: Vec<f64>,
+    pub selected_layers: Vec<String>,
+    pub selection: SelectionReport,
+    pub fused_min: f64,
+    pub fused_max: f64,
+    pub heatmap_sum: f64,
+    pub perturbation_source: String,
+    /// How many perturbation weights `w_i` are exactly 0 (MDS clamped, A7).
+    pub zero_weight_perturbations: usize,
+    /// Whether α's denominator can vanish for this `Y` (A13).
+    pub alpha_pole_possible: bool,
+    /// Weights whose α sits near the pole, over all layers (A13).
+    pub alpha_near_pole: usize,
+    /// Plain-language warnings (degenerate selection, poles, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Intermediate values, for checks and dumps.
+#[derive(Clone, Debug)]
+pub struct IcamIntermediates {
+    /// Logits of the original and the perturbed images, `(n + 1) × classes`.
+    pub logits: Vec<Vec<f64>>,
+    /// `‖I·∂O/∂I‖_F` before normalisation.
+    pub input_grad_map: Map,
+    /// Per layer, the `n` maps `‖φ_{i,l}‖_F` at feature resolution.
+    pub phi_norm: Vec<Vec<Map>>,
+    /// The fused map before the ReLU (for reports; computed in float64 with the constant).
+    pub fused: Map,
+}
+
+/// An I-CAM explanation.
+#[derive(Clone, Debug)]
+pub struct IcamResult {
+    pub heat: Map,
+    /// Every candidate layer's map (`L_l`), selected or not.
+    pub layer_maps: Vec<IcamLayerMap>,
+    pub selection: Selection,
+    pub report: IcamReport,
+    pub intermediates: IcamIntermediates,
+}
+
+/// Progress stages reported while I-CAM runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Network,
+    Weights,
+    Scores,
+    Maps,
+}
+
+/// Integrative CAM of one image for one target (Eqs. 3–31).
+///
+/// One batched forward/backward pass (A24): `[x, x, I'_1 … I'_n]`, where the first copy
+/// differentiates the logit `S^c` (the CAM gradients `g`, A23), the second the score target
+/// `O` (the input gradient of Eq. 3, A9), and the perturbed images `O` (the `φ` of Eq. 3).
+/// With `score_target = logit` the first two coincide and the batch is `n + 1`.
+pub fn explain_icam(
+    s: &Subject,
+    layers: &[String],
+    cfg: &IcamConfig,
+    target: Target,
+    perturbations: &Perturbations,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<IcamResult> {
+    cfg.validate()?;
+    s.check_layers(layers)?;
+    s.check_class(target)?;
+    let (h, w) = (s.image.height, s.image.width);
+    let hw = h * w;
+    if h < cfg.ssim_win || w < cfg.ssim_win {
+        return Err(IcamError::Config(format!(
+            "the image ({w}×{h}) is smaller than the SSIM window ({})",
+            cfg.ssim_win
+        )));
+    }
+    if perturbations.n != cfg.n {
+        return Err(IcamError::Config(format!(
+            "{} perturbations given but --n is {}",
+            perturbations.n, cfg.n
+        )));
+    }
+    let n = cfg.n;
+    let norm = s.normalization;
+    let prec = s.precision();
+
+    // I (Eq. 4, A3): the model input or the pixel image, in the network precision.
+    let base = match cfg.space {
+        Space::Input => norm.to_model_input(s.image, prec),
+        Space::Pixel => s.pixels(),
+    };
+    let xp = perturb(&base, perturbations, cfg.alpha)?;
+    let dup = cfg.score_target == ScoreTarget::Prob;
+    let first_pert = if dup { 2 } else { 1 };
+    let mut data = base.to_f64();
+    if dup {
+        data.extend(base.to_f64());
+    }
+    data.extend(xp.to_f64());
+    let mut batch = to_precision(vec![first_pert + n, 3, h, w], data, prec);
+    if cfg.space == Space::Pixel {
+        batch = norm.apply_tensor(&batch);
+    }
+
+    progress(Stage::Network);
+    let mut class = 0;
+    let tr = trace_with(s.net, &batch, layers, true, |logits| {
+        class = target.resolve(&logits.sample_f64(0));
+        let o = match cfg.score_target {
+            ScoreTarget::Prob => Objective::Prob(class),
+            ScoreTarget::Logit => Objective::Logit(class),
+        };
+        let mut objs = vec![Objective::Logit(class)];
+        if dup {
+            objs.push(o);
+        }
+        objs.extend(std::iter::repeat_n(o, n));
+        Ok(objs)
+    })?;
+    let c = class;
+    check_finite("logits", &tr.logits)?;
+    let input_grad = tr.input_grad.as_ref().expect("input gradient requested");
+    check_finite("input gradients", input_grad)?;
+
+    // Perturbation weights (Eqs. 5–10).
+    progress(Stage::Weights);
+    let logits: Vec<Vec<f64>> = std::iter::once(0)
+        .chain(first_pert..first_pert + n)
+        .map(|b| tr.logits.sample_f64(b))
+        .collect();
+    let x_ref: Vec<f64> = s.image.data.iter().map(|&v| v as f64).collect();
+    let ssim_p = cfg.ssim_params();
+    let mut per = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut view = xp.sample_f64(i);
+        if cfg.space == Space::Input {
+            for (j, v) in view.iter_mut().enumerate() {
+                *v = norm.invert_f64(*v, j / hw);
+            }
+        }
+        let ss = ssim(&x_ref, &view, 3, h, w, &ssim_p);
+        let sv = svim(ss, cfg.svim_sigma);
+        let d = mdd(&logits[0], &logits[i + 1]);
+        let ms = mds(d, cfg.clamp_mds);
+        per.push(PerturbationReport {
+            i: i + 1,
+            ssim: ss,
+            svim: sv,
+            mdd: d,
+            mds_raw: 1.0 - d,
+            mds: ms,
+            w: perturbation_weight(sv, ms),
+            pred: argmax(&logits[i + 1]),
+            prob_c: probability(&logits[i + 1], c),
+            mask_keep_fraction: perturbations.keep_fraction(i),
+        });
+    }
+    let wts: Vec<f64> = per.iter().map(|p| p.w).collect();
+
+    // Layer scores (Eq. 3).
+    progress(Stage::Scores);
+    let gi = input_grad.sample_f64(if dup { 1 } else { 0 });
+    let (x0, g0): (Vec<f64>, Vec<f64>) = match cfg.space {
+        Space::Input => (base.to_f64(), gi),
+        Space::Pixel => (
+            base.to_f64(),
+            gi.iter()
+                .enumerate()
+                .map(|(j, &g)| norm.grad_to_pixel(g, j / hw))
+                .collect(),
+        ),
+    };
+    let ig = input_gradient_map(&x0, &g0, 3, h, w);
+    let ig_n = match cfg.score_normalize {
+        crate::scoring::ScoreNormalize::Minmax => ig.clone().minmax(),
+        crate::scoring::ScoreNormalize::None => ig.clone(),
+    };
+    let mut scores = Vec::with_capacity(layers.len());
+    let mut dists = Vec::with_capacity(layers.len());
+    let mut phis = Vec::with_capacity(layers.len());
+    for li in 0..layers.len() {
+        let [_, k, lh, lw] = dims4(&tr.activations[li]);
+        let mut d = Vec::with_capacity(n);
+        let mut pm = Vec::with_capacity(n);
+        for i in 0..n {
+            let b = first_pert + i;
+            let phi = phi_norm_map(
+                &tr.activations[li].sample_f64(b),
+                &tr.grads[li].sample_f64(b),
+                k,
+                lh,
+                lw,
+            );
+            d.push(layer_distance(
+                &ig_n,
+                &phi,
+                cfg.score_upsample,
+                cfg.score_normalize,
+            ));
+            pm.push(phi);
+        }
+        scores.push(layer_score(&wts, &d, cfg.score_mode, hw));
+        dists.push(d);
+        phis.push(pm);
+    }
+    let sel = select_layers(&scores, cfg.threshold);
+
+    // Per-layer maps of the original image and fusion (Eqs. 20–31).
+    progress(Stage::Maps);
+    let sm = smooth_derivatives(&logits[0], c, cfg.smooth);
+    let bias = cfg.bias_options();
+    let mut maps = Vec::with_capacity(layers.len());
+    for li in 0..layers.len() {
+        let [_, k, lh, lw] = dims4(&tr.activations[li]);
+        let (a, g) = (tr.activations[li].sample_f64(0), tr.grads[li].sample_f64(0));
+        if g.iter().any(|v| !v.is_finite()) {
+            return Err(IcamError::Numeric(format!(
+                "NaN gradient at layer {}",
+                layers[li]
+            )));
+        }
+        maps.push(icam_layer_map(
+            &LayerInput {
+                a: &a,
+                g: &g,
+                k,
+                h: lh,
+                w: lw,
+            },
+            &sm,
+            &bias,
+        ));
+    }
+    let chosen: Vec<(f64, &IcamLayerMap)> = sel
+        .selected
+        .iter()
+        .map(|&l| (sel.weights[l], &maps[l]))
+        .collect();
+    let Fused {
+        heat,
+        fused_min,
+        fused_max,
+    } = fuse(&chosen, h, w, cfg.layer_post);
+    let mut fused = Map::zeros(h, w);
+    for &(wl, m) in &chosen {
+        fused.add_scaled(
+            wl,
+            &m.full().upsample(h, w, crate::maps::Upsample::Bilinear),
+        );
+    }
+
+    let report = make_report(
+        s,
+        layers,
+        cfg,
+        c,
+        &logits[0],
+        sm,
+        per,
+        &scores,
+        dists,
+        &sel,
+        &maps,
+        fused_min,
+        fused_max,
+        &heat,
+        perturbations,
+    );
+    Ok(IcamResult {
+        heat,
+        layer_maps: maps,
+        selection: sel,
+        report,
+        intermediates: IcamIntermediates {
+            logits,
+            input_grad_map: ig,
+            phi_norm: phis,
+            fused,
+        },
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_report(
+    s: &Subject,
+    layers: &[String],
+    cfg: &IcamConfig,
+    c: usize,
+    logits0: &[f64],
+    sm: Smooth,
+    per: Vec<PerturbationReport>,
+    scores: &[f64],
+    dists: Vec<Vec<f64>>,
+    sel: &Selection,
+    maps: &[IcamLayerMap],
+    fused_min: f64,
+    fused_max: f64,
+    heat: &Map,
+    perturbations: &Perturbations,
+) -> IcamReport {
+    let wts: Vec<f64> = per.iter().map(|p| p.w).collect();
+    let zero = wts.iter().filter(|&&w| w == 0.0).count();
+    let near: usize = maps.iter().map(|m| m.stats.alpha_near_pole).sum();
+    let mut warnings = Vec::new();
+    if sel.degenerate {
+        warnings.push(format!(
+            "degenerate layer selection: {zero} of {} perturbation weights are 0 (MDS clamped, A7), so every layer scored 0 and all {} layers got weight 1/{}; try a smaller --alpha",
+            wts.len(),
+            layers.len(),
+            layers.len()
+        ));
+    }
+    if near > 0 {
+        warnings.push(format!(
+            "{near} CAM weights sit near the pole of alpha (A13); their sign may differ between float32 and float64"
+        ));
+    }
+    if heat.max() == 0.0 {
+        warnings.push("the heatmap is all zero (the fused map is never positive)".into());
+    }
+    let layer_reports = layers
+        .iter()
+        .enumerate()
+        .map(|(li, name)| LayerReport {
+            name: name.clone(),
+            shape: [maps[li].stats.k, maps[li].stats.h, maps[li].stats.w],
+            score: scores[li],
+            rank: sel
+                .order
+                .iter()
+                .position(|&o| o == li)
+                .expect("every layer ranked")
+                + 1,
+            selected: sel.selected.contains(&li),
+            weight: sel.weights[li],
+            dist_per_perturbation: dists[li].clone(),
+            stats: maps[li].stats.clone(),
+        })
+        .collect();
+    IcamReport {
+        method: "icam".into(),
+        config: cfg.clone(),
+        dtype: s.precision().name().into(),
+        image_hw: [s.image.height, s.image.width],
+        target_class: c,
+        logit_c: logits0[c],
+        prob_c: probability(logits0, c),
+        smooth_f: sm,
+        perturbation_weights: wts.clone(),
+        perturbations: per,
+        layers: layer_reports,
+        layer_names: layers.to_vec(),
+        layer_scores: scores.to_vec(),
+        layer_weights: sel.weights.clone(),
+        selected_layers: sel.selected.iter().map(|&l| layers[l].clone()).collect(),
+        selection: SelectionReport {
+            k: sel.k,
+            total: sel.total,
+            target: sel.target,
+            cumulative: sel.cumulative.clone(),
+            c_k: sel.c_k,
+            c_k_minus_1: sel.c_k_minus_1,
+            degenerate: sel.degenerate,
+            order: sel.order.iter().map(|&l| layers[l].clone()).collect(),
+        },
+        fused_min,
+        fused_max,
+        heatmap_sum: heat.data.iter().map(|&v| v as f32 as f64).sum(),
+        perturbation_source: perturbations.source.clone(),
+        zero_weight_perturbations: zero,
+        alpha_pole_possible: sm.has_pole(),
+        alpha_near_pole: near,
+        warnings,
+    }
+}

@@ -1,0 +1,431 @@
+//! Every golden of the reference (`shared/reference/fixtures/golden/manifest.json`) reproduced
+//! through the library, and the intermediates of `icam_default_f64_dump` checked one by one,
+//! so that a failure points at the equation that is wrong.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use icam::config::{IcamConfig, ScoreTarget, Space};
+use icam::fusion::LayerPost;
+use icam::methods::icam::{Bias, ChannelBiasForm};
+use icam::{Perturbations, Subject, Target, explain_baseline, explain_icam, methods};
+use icam_models::{Model, Normalization, PixelImage, Precision, cpu, load};
+
+fn shared_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("ICAM_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    if dir.join("reference/fixtures/golden/manifest.json").exists() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: shared reference goldens not found at {} (set ICAM_SHARED)",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn npy(path: &Path) -> (Vec<usize>, Vec<f64>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let f = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape: Vec<usize> = f.shape().iter().map(|&d| d as usize).collect();
+    let data = match f.dtype() {
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float && t.size_field() == 8 => {
+            f.into_vec::<f64>().unwrap()
+        }
+        npyz::DType::Plain(t) if t.type_char() == npyz::TypeChar::Float => f
+            .into_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        _ => f
+            .into_vec::<u8>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+    };
+    (shape, data)
+}
+
+struct Case {
+    name: String,
+    opts: HashMap<String, String>,
+    json: serde_json::Value,
+    heat: Vec<f64>,
+}
+
+fn cases(shared: &Path) -> Vec<Case> {
+    let g = shared.join("reference/fixtures/golden");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(g.join("manifest.json")).unwrap()).unwrap();
+    m["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let name = c["case"].as_str().unwrap().to_string();
+            let argv: Vec<String> = c["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            let mut opts = HashMap::new();
+            let mut i = 1;
+            while i < argv.len() {
+                let k = argv[i].trim_start_matches("--").to_string();
+                let v = argv.get(i + 1).cloned().unwrap_or_default();
+                opts.insert(k, v);
+                i += 2;
+            }
+            let json = serde_json::from_str(
+                &std::fs::read_to_string(g.join(format!("{name}.json"))).unwrap(),
+            )
+            .unwrap();
+            let heat = npy(&g.join(format!("{name}.npy"))).1;
+            Case {
+                name,
+                opts,
+                json,
+                heat,
+            }
+        })
+        .collect()
+}
+
+fn config(o: &HashMap<String, String>) -> IcamConfig {
+    let mut c = IcamConfig::default();
+    let get = |k: &str| o.get(k).map(String::as_str);
+    if let Some(v) = get("alpha") {
+        c.alpha = v.parse().unwrap();
+    }
+    if let Some(v) = get("bias") {
+        c.bias = match v {
+            "none" => Bias::None,
+            "spatial" => Bias::Spatial,
+            _ => Bias::Channel,
+        };
+    }
+    if get("channel-bias-form") == Some("dot") {
+        c.channel_bias_form = ChannelBiasForm::Dot;
+    }
+    if get("layer-post") == Some("relu_minmax") {
+        c.layer_post = LayerPost::ReluMinmax;
+    }
+    if get("space") == Some("pixel") {
+        c.space = Space::Pixel;
+    }
+    if get("score-target") == Some("logit") {
+        c.score_target = ScoreTarget::Logit;
+    }
+    let known = [
+        "weights",
+        "threads",
+        "method",
+        "noise",
+        "mask",
+        "out",
+        "dtype",
+        "dump-intermediates",
+        "image",
+        "layers",
+        "alpha",
+        "bias",
+        "channel-bias-form",
+        "layer-post",
+        "space",
+        "score-target",
+    ];
+    for k in o.keys() {
+        assert!(
+            known.contains(&k.as_str()),
+            "golden uses option --{k} this test does not map"
+        );
+    }
+    c
+}
+
+struct Env {
+    shared: PathBuf,
+    models: HashMap<&'static str, Model>,
+}
+
+impl Env {
+    fn new(shared: PathBuf) -> Self {
+        let w = shared.join("reference/fixtures/resnet50_seed0.safetensors");
+        let mut models = HashMap::new();
+        models.insert("float32", load(&w, None, &cpu(), Precision::F32).unwrap());
+        models.insert("float64", load(&w, None, &cpu(), Precision::F64).unwrap());
+        Self { shared, models }
+    }
+
+    fn image(&self, o: &HashMap<String, String>) -> PixelImage {
+        let rel = o
+            .get("image")
+            .cloned()
+            .unwrap_or("fixtures/chelsea224.png".into());
+        let p = self.shared.join("reference").join(rel);
+        PixelImage::from_rgb(&icam_models::preprocess::load_rgb(&p).unwrap())
+    }
+}
+
+fn stats(a: &[f64], b: &[f64]) -> (f64, f64) {
+    assert_eq!(a.len(), b.len());
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| (x - y).abs()).collect();
+    (
+        d.iter().copied().fold(0.0, f64::max),
+        d.iter().sum::<f64>() / d.len() as f64,
+    )
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs().max(1e-300)
+}
+
+fn run_case(env: &Env, case: &Case) {
+    let o = &case.opts;
+    let dtype = o.get("dtype").map(String::as_str).unwrap_or("float32");
+    let f64run = dtype == "float64";
+    let model = &env.models[if f64run { "float64" } else { "float32" }];
+    let img = env.image(o);
+    let s = Subject {
+        net: model.net.as_ref(),
+        image: &img,
+        normalization: Normalization::ImageNet,
+    };
+    let method = o["method"].as_str();
+    // The golden heat maps are stored as float32: a float64 run can only agree to half an ulp
+    // of float32 at 1.0 (3e-8); the float64 values of the JSON are compared at 1e-9 instead.
+    let (max_tol, mean_tol) = if f64run { (6e-8, 3e-8) } else { (1e-2, 1e-3) };
+    if method == "icam" {
+        let cfg = config(o);
+        let fx = env.shared.join("reference");
+        let (ns, nv) = npy(&fx.join(&o["noise"]));
+        let (ms, mv) = npy(&fx.join(&o["mask"]));
+        let p = Perturbations::from_arrays(
+            (&ns, nv.iter().map(|&v| v as f32).collect()),
+            (&ms, mv),
+            "test".into(),
+        )
+        .unwrap();
+        let layers = model.net.candidate_layers();
+        let r = explain_icam(&s, &layers, &cfg, Target::Predicted, &p, &mut |_| {}).unwrap();
+        let j = &case.json;
+        assert_eq!(
+            r.report.target_class as u64,
+            j["target_class"].as_u64().unwrap(),
+            "{}",
+            case.name
+        );
+        let sel: Vec<String> = j["selected_layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().into())
+            .collect();
+        assert_eq!(r.report.selected_layers, sel, "{}: selection", case.name);
+        let score_tol = if f64run { 1e-9 } else { 1e-2 };
+        for (li, s) in j["layer_scores"].as_array().unwrap().iter().enumerate() {
+            let s = s.as_f64().unwrap();
+            let d = if s == 0.0 {
+                r.report.layer_scores[li].abs()
+            } else {
+                rel(r.report.layer_scores[li], s)
+            };
+            assert!(
+                d <= score_tol,
+                "{}: layer {li} score {} vs {s}",
+                case.name,
+                r.report.layer_scores[li]
+            );
+        }
+        for (i, w) in j["perturbation_weights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let w = w.as_f64().unwrap();
+            let tol = if f64run { 1e-9 } else { 1e-4 };
+            assert!(
+                (r.report.perturbation_weights[i] - w).abs() <= tol * w.abs().max(1.0),
+                "{}: w_{i}",
+                case.name
+            );
+        }
+        if f64run {
+            for (i, p) in j["perturbations"].as_array().unwrap().iter().enumerate() {
+                assert!(
+                    rel(r.report.perturbations[i].ssim, p["ssim"].as_f64().unwrap()) < 1e-12,
+                    "{}: ssim {i}",
+                    case.name
+                );
+                assert!(
+                    (r.report.perturbations[i].mdd - p["mdd"].as_f64().unwrap()).abs() < 1e-9,
+                    "{}: mdd {i}",
+                    case.name
+                );
+            }
+            for (li, l) in j["layers"].as_array().unwrap().iter().enumerate() {
+                let st = &r.report.layers[li].stats;
+                for (k, v) in [
+                    ("base_min", st.base_min),
+                    ("base_max", st.base_max),
+                    ("bias_min", st.bias_min),
+                    ("bias_max", st.bias_max),
+                ] {
+                    let g = l[k].as_f64().unwrap();
+                    assert!(
+                        (v - g).abs() <= 1e-9 * g.abs().max(1e-3),
+                        "{}: layer {li} {k} {v} vs {g}",
+                        case.name
+                    );
+                }
+            }
+            let fmin = j["fused_min"].as_f64().unwrap();
+            let d = (r.report.fused_min - fmin).abs();
+            assert!(
+                d <= 1e-9 * fmin.abs().max(1.0),
+                "{}: fused_min {} vs {fmin}",
+                case.name,
+                r.report.fused_min
+            );
+        }
+        let (mx, mean) = stats(&r.heat.data, &case.heat);
+        eprintln!("{}: heat max|d| {mx:.2e} mean {mean:.2e}", case.name);
+        assert!(
+            mx <= max_tol && mean <= mean_tol,
+            "{}: heat max {mx:e} mean {mean:e}",
+            case.name
+        );
+    } else {
+        let layers: Vec<String> = match o.get("layers") {
+            Some(l) => l.split(',').map(str::to_string).collect(),
+            None => vec![model.net.baseline_layer()],
+        };
+        let m = methods::baseline(method, 0.0).unwrap();
+        let r = explain_baseline(&s, m.as_ref(), &layers, &[Target::Predicted], 0.0)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            r.target_class as u64,
+            case.json["target_class"].as_u64().unwrap()
+        );
+        let tol_logit = if f64run { 1e-12 } else { 1e-5 };
+        assert!(rel(r.logit_c, case.json["logit_c"].as_f64().unwrap()) < tol_logit);
+        let (mx, mean) = stats(&r.heat.data, &case.heat);
+        eprintln!("{}: heat max|d| {mx:.2e} mean {mean:.2e}", case.name);
+        assert!(
+            mx <= max_tol && mean <= mean_tol,
+            "{}: heat max {mx:e} mean {mean:e}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn every_golden_of_the_manifest() {
+    let Some(shared) = shared_dir() else { return };
+    let env = Env::new(shared.clone());
+    let all = cases(&shared);
+    assert_eq!(all.len(), 15);
+    for c in &all {
+        run_case(&env, c);
+    }
+}
+
+#[test]
+fn intermediates_of_the_default_f64_run() {
+    let Some(shared) = shared_dir() else { return };
+    let env = Env::new(shared.clone());
+    let dump = shared.join("reference/fixtures/golden/icam_default_f64_dump");
+    let case = cases(&shared)
+        .into_iter()
+        .find(|c| c.name == "icam_default_f64")
+        .unwrap();
+    let model = &env.models["float64"];
+    let img = env.image(&case.opts);
+    let s = Subject {
+        net: model.net.as_ref(),
+        image: &img,
+        normalization: Normalization::ImageNet,
+    };
+    let (ns, nv) = npy(&dump.join("noise.npy"));
+    let (ms, mv) = npy(&dump.join("mask.npy"));
+    let p = Perturbations::from_arrays(
+        (&ns, nv.iter().map(|&v| v as f32).collect()),
+        (&ms, mv),
+        "dump".into(),
+    )
+    .unwrap();
+    let layers = model.net.candidate_layers();
+    let r = explain_icam(
+        &s,
+        &layers,
+        &IcamConfig::default(),
+        Target::Predicted,
+        &p,
+        &mut |_| {},
+    )
+    .unwrap();
+    let close = |what: &str, ours: &[f64], gold: &[f64], tol: f64| {
+        let scale = gold.iter().map(|v| v.abs()).fold(0.0, f64::max).max(1e-300);
+        let (mx, _) = stats(ours, gold);
+        assert!(
+            mx / scale <= tol,
+            "{what}: max|d|/max|gold| = {:e}",
+            mx / scale
+        );
+    };
+    // Eq. 4 → network: logits of the original and every perturbed image.
+    let (_, gl) = npy(&dump.join("logits.npy"));
+    close(
+        "logits (network on I'_i)",
+        &r.intermediates.logits.concat(),
+        &gl,
+        1e-12,
+    );
+    // Eq. 3, left: ‖I·∂O/∂I‖_F.
+    close(
+        "input_grad_map (Eq. 3)",
+        &r.intermediates.input_grad_map.data,
+        &npy(&dump.join("input_grad_map.npy")).1,
+        1e-9,
+    );
+    for (li, l) in layers.iter().enumerate() {
+        // Eq. 3, right: ‖φ_{i,l}‖_F per perturbation.
+        let ours: Vec<f64> = r.intermediates.phi_norm[li]
+            .iter()
+            .flat_map(|m| m.data.clone())
+            .collect();
+        close(
+            &format!("phi_norm {l} (Eq. 3)"),
+            &ours,
+            &npy(&dump.join(format!("phi_norm_{l}.npy"))).1,
+            1e-9,
+        );
+        // Eqs. 20, 25–27: the layer map and its bias.
+        close(
+            &format!("cam {l} (Eq. 20)"),
+            &r.layer_maps[li].full().data,
+            &npy(&dump.join(format!("cam_{l}.npy"))).1,
+            1e-9,
+        );
+        close(
+            &format!("bias {l} (Eq. 27)"),
+            &r.layer_maps[li].bias_full().data,
+            &npy(&dump.join(format!("bias_{l}.npy"))).1,
+            1e-9,
+        );
+    }
+    // Eq. 21 before the ReLU.
+    close(
+        "fused (Eq. 21)",
+        &r.intermediates.fused.data,
+        &npy(&dump.join("fused.npy")).1,
+        1e-12,
+    );
+}
