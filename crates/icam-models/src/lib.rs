@@ -1,24 +1,29 @@
 //! # icam-models — the model zoo of icam
 //!
-//! Architectures (torchvision's ResNets), weight loading (safetensors, PyTorch `.pth`),
-//! preprocessing presets and gradient taps, on burn. It exposes one thing to the rest of icam:
+//! Architectures (torchvision's ResNets, EfficientNet-Lite0/1/2), weight loading (safetensors,
+//! PyTorch `.pth`), a store of known pretrained models, preprocessing presets and gradient
+//! taps, on burn. It exposes one thing to the rest of icam:
 //! *run this batch, tap these layers, differentiate this per-sample scalar* ([`trace`]).
 //! It knows nothing about class activation maps.
 //!
 //! Models hold a burn [`Device`](burn::tensor::Device); the same code runs on the Flex CPU
 //! backend and, with the `cuda` feature, on `burn-cuda`.
 
+pub mod efficientnet;
 pub mod error;
 pub mod host;
+pub mod labels;
 pub mod nn;
 pub mod preprocess;
 pub mod resnet;
+pub mod store;
 pub mod tap;
 pub mod weights;
 
 use std::path::Path;
 
 pub use burn::tensor::Device;
+pub use efficientnet::{EfficientNetLite, LiteVariant};
 pub use error::{ModelError, Result};
 pub use host::{HostData, HostTensor, Precision};
 pub use preprocess::{Geometry, Normalization, PixelImage, Preprocess};
@@ -27,7 +32,16 @@ pub use tap::{Network, Objective, Trace, logits, trace, trace_with};
 pub use weights::{WeightFile, WeightFormat};
 
 /// Architectures the zoo can build.
-pub const ARCHS: [&str; 5] = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"];
+pub const ARCHS: [&str; 8] = [
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
+];
 
 /// A loaded model: the network and how its inputs are prepared.
 pub struct Model {
@@ -36,13 +50,23 @@ pub struct Model {
 }
 
 /// The architecture of a weight file: `arch` if given, else the file's `arch` metadata, else
-/// inferred from its tensor names.
+/// inferred from its tensor names (a `_conv_stem.weight` tensor means EfficientNet-Lite, the
+/// variant from its block layout, A26).
 pub fn resolve_arch(file: &WeightFile, arch: Option<&str>) -> Result<String> {
-    let inferred = ResNetDepth::infer(file).map(|d| d.name().to_string());
+    let inferred = ResNetDepth::infer(file)
+        .map(|d| d.name().to_string())
+        .or_else(|| LiteVariant::infer(file).map(|v| v.name().to_string()));
+    // An EfficientNet-Lite file whose layout matches no variant: take Lite0 (as the reference
+    // does), so that loading names the first tensor that does not fit.
+    let fallback = file
+        .tensors
+        .contains_key("_conv_stem.weight")
+        .then(|| LiteVariant::Lite0.name().to_string());
     let chosen = arch
         .map(str::to_string)
         .or_else(|| file.metadata.get("arch").cloned())
         .or(inferred.clone())
+        .or(fallback)
         .ok_or_else(|| {
             ModelError::Arch(format!(
                 "cannot tell the architecture of {}; pass --arch (one of {})",
@@ -74,6 +98,12 @@ pub fn build(
     device: &Device,
     precision: Precision,
 ) -> Result<Model> {
+    if let Some(v) = LiteVariant::from_name(arch) {
+        return Ok(Model {
+            net: Box::new(EfficientNetLite::load(v, file, device, precision)?),
+            preprocess: v.preprocess(),
+        });
+    }
     let depth = ResNetDepth::from_name(arch)
         .ok_or_else(|| ModelError::Arch(format!("unknown architecture `{arch}`")))?;
     Ok(Model {

@@ -21,7 +21,7 @@ fn check(precision: Precision) {
     let img = icam_models::preprocess::load_rgb(&fx.join("chelsea224.png")).unwrap();
     let px = PixelImage::from_rgb(&img);
     let input = Normalization::ImageNet.to_model_input(&px, precision);
-    let gold = WeightFile::load(&fixture("resnet50_chelsea_grads.safetensors")).unwrap();
+    let gold = WeightFile::load(fixture("resnet50_chelsea_grads.safetensors")).unwrap();
     let stride_in: usize = gold.metadata["stride_input"].parse().unwrap();
     let stride_block: usize = gold.metadata["stride_block"].parse().unwrap();
     let class: usize = gold.metadata["target_class"].parse().unwrap();

@@ -10,9 +10,9 @@ use icam_models::{HostData, ModelError, Precision, WeightFile, WeightFormat, bui
 
 #[test]
 fn safetensors_zip_and_legacy_pth_load_identical_tensors() {
-    let st = WeightFile::load(&fixture("weights_small.safetensors")).unwrap();
-    let zip = WeightFile::load(&fixture("weights_small_zip.pth")).unwrap();
-    let legacy = WeightFile::load(&fixture("weights_small_legacy.pth")).unwrap();
+    let st = WeightFile::load(fixture("weights_small.safetensors")).unwrap();
+    let zip = WeightFile::load(fixture("weights_small_zip.pth")).unwrap();
+    let legacy = WeightFile::load(fixture("weights_small_legacy.pth")).unwrap();
     assert_eq!(st.format, WeightFormat::Safetensors);
     assert_eq!(zip.format, WeightFormat::PthZip);
     assert_eq!(legacy.format, WeightFormat::PthLegacy);
@@ -120,7 +120,7 @@ fn integer_weights_are_refused_by_name() {
 fn missing_extra_misshapen_and_nan_tensors_are_named() {
     let Some(shared) = shared_dir() else { return };
     let file =
-        WeightFile::load(&shared.join("reference/fixtures/resnet50_seed0.safetensors")).unwrap();
+        WeightFile::load(shared.join("reference/fixtures/resnet50_seed0.safetensors")).unwrap();
     let dev = cpu();
     let err = |f: &WeightFile| {
         build(f, "resnet50", &dev, Precision::F32)

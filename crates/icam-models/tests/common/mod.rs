@@ -48,3 +48,41 @@ pub fn max_rel(a: &[f64], b: &[f64]) -> f64 {
     let den = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
     num / den
 }
+
+/// The cached EfficientNet-Lite0 `.pth` (`icam_models::store`), or `None` with a printed
+/// reason and the command that fetches it.
+pub fn lite0_weights() -> Option<PathBuf> {
+    cached_model("efficientnet-lite0")
+}
+
+/// The cached `.pth` of store model `name`, or `None` with a printed reason and the command
+/// that fetches it.
+pub fn cached_model(name: &str) -> Option<PathBuf> {
+    use icam_models::store;
+    let dir = store::cache_dir(None);
+    let found = store::find(name, &dir);
+    if found.is_none() {
+        eprintln!(
+            "SKIPPED: {name} weights are not in the model cache {}; fetch them with `icam model fetch {name}`",
+            dir.display()
+        );
+    }
+    found
+}
+
+/// The project's `shared/data/images` folder, or `None` with a printed reason.
+pub fn shared_images() -> Option<PathBuf> {
+    let dir = std::env::var_os("ICAM_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+        .join("data/images");
+    if dir.join("skimage_chelsea.png").exists() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: shared images not found at {} (set ICAM_SHARED)",
+            dir.display()
+        );
+        None
+    }
+}
