@@ -1,1 +1,48 @@
-fn main() {}
+//! `icam`: explain a CNN's decision with Integrative CAM (and Grad-CAM, Grad-CAM++, LayerCAM).
+//! A thin layer over the `icam` and `icam-models` crates: flags, files, progress. No maths.
+
+mod bench_cmd;
+mod explain_cmd;
+mod model_args;
+mod model_cmd;
+mod output;
+mod predict_cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "icam", version, about = "Explain a CNN's decision with Integrative CAM", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Heatmap, overlay, per-layer panels and report of one image.
+    Explain(explain_cmd::ExplainArgs),
+    /// Top-k classes of one image.
+    Predict(predict_cmd::PredictArgs),
+    /// Time the network pass and the methods (median of several runs, peak memory).
+    Bench(bench_cmd::BenchArgs),
+    /// Fetch or list the models of the store.
+    #[command(subcommand)]
+    Model(model_cmd::ModelCmd),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let r = match &cli.cmd {
+        Cmd::Explain(a) => explain_cmd::run(a),
+        Cmd::Predict(a) => predict_cmd::run(a),
+        Cmd::Bench(a) => bench_cmd::run(a),
+        Cmd::Model(c) => model_cmd::run(c),
+    };
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -112,7 +112,7 @@ impl IcamConfig {
                 self.svim_sigma
             ));
         }
-        if self.ssim_win == 0 || self.ssim_win % 2 == 0 || !(self.ssim_sigma > 0.0) {
+        if self.ssim_win.is_multiple_of(2) || self.ssim_sigma.is_nan() || self.ssim_sigma <= 0.0 {
             return bad("the SSIM window must be odd and its sigma positive".into());
         }
         Ok(())

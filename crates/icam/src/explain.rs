@@ -99,6 +99,16 @@ pub fn probability(logits: &[f64], class: usize) -> f64 {
     log_softmax(logits)[class].exp()
 }
 
+/// Refuse gradients that are zero at every layer: nothing would be explained.
+fn check_nonzero_grads(any_nonzero: bool, class: usize) -> Result<()> {
+    if any_nonzero {
+        return Ok(());
+    }
+    Err(IcamError::Numeric(format!(
+        "the gradient of class {class} is zero at every explained layer; there is nothing to explain (try other --layers)"
+    )))
+}
+
 fn check_finite(what: &str, t: &HostTensor) -> Result<()> {
     if (0..t.len()).any(|i| !t.get(i).is_finite()) {
         return Err(IcamError::Numeric(format!(
@@ -489,15 +499,14 @@ pub fn explain_icam(
     let sm = smooth_derivatives(&logits[0], c, cfg.smooth);
     let bias = cfg.bias_options();
     let mut maps = Vec::with_capacity(layers.len());
-    for li in 0..layers.len() {
-        let [_, k, lh, lw] = dims4(&tr.activations[li]);
-        let (a, g) = (tr.activations[li].sample_f64(0), tr.grads[li].sample_f64(0));
+    let mut any_nonzero = false;
+    for ((name, acts), grads) in layers.iter().zip(&tr.activations).zip(&tr.grads) {
+        let [_, k, lh, lw] = dims4(acts);
+        let (a, g) = (acts.sample_f64(0), grads.sample_f64(0));
         if g.iter().any(|v| !v.is_finite()) {
-            return Err(IcamError::Numeric(format!(
-                "NaN gradient at layer {}",
-                layers[li]
-            )));
+            return Err(IcamError::Numeric(format!("NaN gradient at layer {name}")));
         }
+        any_nonzero |= g.iter().any(|&v| v != 0.0);
         maps.push(icam_layer_map(
             &LayerInput {
                 a: &a,
@@ -510,6 +519,7 @@ pub fn explain_icam(
             &bias,
         ));
     }
+    check_nonzero_grads(any_nonzero, c)?;
     let chosen: Vec<(f64, &IcamLayerMap)> = sel
         .selected
         .iter()

@@ -13,6 +13,7 @@ pub mod fusion;
 pub mod maps;
 pub mod methods;
 pub mod perturb;
+pub mod render;
 pub mod scoring;
 pub mod similarity;
 

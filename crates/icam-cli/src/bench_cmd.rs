@@ -1,0 +1,192 @@
+//! `icam bench`: timings of the network pass and of the methods, median of several runs, with
+//! peak memory. Numbers are meant to be compared as ratios within one run of one machine.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use icam::{IcamConfig, Perturbations, Subject, Target, explain_baseline, explain_icam, methods};
+use icam_models::{HostTensor, Objective, PixelImage, trace};
+use serde_json::json;
+
+use crate::model_args::ModelArgs;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Image to run on (default: a synthetic 224×224 gradient image).
+    #[arg(long)]
+    pub image: Option<std::path::PathBuf>,
+    /// Batch sizes of the forward+backward measurement.
+    #[arg(long, value_delimiter = ',', default_value = "1,9")]
+    pub batch: Vec<usize>,
+    /// Timed runs per measurement (the median is reported), after one warm-up.
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Skip the method timings (I-CAM n=8, Grad-CAM).
+    #[arg(long)]
+    pub network_only: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Peak resident memory of this process in bytes (Linux), and a reset of that peak.
+fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn measure(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, Option<u64>)> {
+    f()?;
+    reset_peak_rss();
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], peak_rss()))
+}
+
+fn synthetic(h: usize, w: usize) -> PixelImage {
+    let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        image::Rgb([
+            (x as usize * 255 / w) as u8,
+            (y as usize * 255 / h) as u8,
+            ((x + y) % 256) as u8,
+        ])
+    });
+    PixelImage::from_rgb(&img)
+}
+
+pub fn run(a: &BenchArgs) -> Result<()> {
+    anyhow::ensure!(a.repeats >= 1, "--repeats must be at least 1");
+    let loaded = a.model.load()?;
+    let net = loaded.model.net.as_ref();
+    let px = match &a.image {
+        Some(p) => loaded.image(p, a.model.no_resize)?.1,
+        None => synthetic(224, 224),
+    };
+    let prec = a.model.precision();
+    let one = loaded.normalization.to_model_input(&px, prec);
+    let layers = net.candidate_layers();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(threads);
+    let mut rows = Vec::new();
+    let report = |name: String, secs: f64, peak: Option<u64>, rows: &mut Vec<serde_json::Value>| {
+        if !a.json {
+            let mb = peak
+                .map(|b| format!("{:.0} MB", b as f64 / 1e6))
+                .unwrap_or_else(|| "?".into());
+            println!("{name:<58} {:>9.1} ms   peak RSS {mb}", secs * 1e3);
+        }
+        rows.push(json!({"name": name, "median_ms": secs * 1e3, "peak_rss_bytes": peak}));
+    };
+    if !a.json {
+        println!(
+            "{} {} on {}×{}, {} threads, median of {}",
+            net.arch(),
+            prec.name(),
+            px.width,
+            px.height,
+            threads,
+            a.repeats
+        );
+    }
+    for &b in &a.batch {
+        anyhow::ensure!(b >= 1, "batch sizes must be at least 1");
+        let mut data = Vec::with_capacity(b * one.len());
+        for i in 0..b {
+            data.extend(
+                one.to_f64()
+                    .into_iter()
+                    .map(|v| v * (1.0 - 0.01 * i as f64)),
+            );
+        }
+        let batch = match prec {
+            icam_models::Precision::F32 => HostTensor::f32(
+                one.shape
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| if i == 0 { b } else { d })
+                    .collect(),
+                data.iter().map(|&v| v as f32).collect(),
+            ),
+            icam_models::Precision::F64 => HostTensor::f64(
+                one.shape
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| if i == 0 { b } else { d })
+                    .collect(),
+                data,
+            ),
+        };
+        let objs = vec![Objective::Prob(0); b];
+        let (t, peak) = measure(a.repeats, || {
+            trace(net, &batch, &layers, &objs, true)?;
+            Ok(())
+        })?;
+        report(
+            format!(
+                "forward+backward (input + {} taps), batch {b}",
+                layers.len()
+            ),
+            t,
+            peak,
+            &mut rows,
+        );
+    }
+    if !a.network_only {
+        let s = Subject {
+            net,
+            image: &px,
+            normalization: loaded.normalization,
+        };
+        let cfg = IcamConfig::default();
+        let pert = Perturbations::generate(cfg.n, px.height, px.width, cfg.alpha, cfg.seed);
+        let (t, peak) = measure(a.repeats, || {
+            explain_icam(&s, &layers, &cfg, Target::Predicted, &pert, &mut |_| {})?;
+            Ok(())
+        })?;
+        report(
+            format!("I-CAM per image (n={}, {} layers)", cfg.n, layers.len()),
+            t,
+            peak,
+            &mut rows,
+        );
+        let gc = methods::baseline("gradcam", 0.0).expect("gradcam");
+        let bl = vec![net.baseline_layer()];
+        let (t, peak) = measure(a.repeats, || {
+            explain_baseline(&s, gc.as_ref(), &bl, &[Target::Predicted], 0.0)?;
+            Ok(())
+        })?;
+        report(
+            format!("Grad-CAM per image ({})", bl[0]),
+            t,
+            peak,
+            &mut rows,
+        );
+    }
+    if a.json {
+        let out = json!({
+            "arch": net.arch(), "dtype": prec.name(), "image_hw": [px.height, px.width],
+            "threads": threads, "repeats": a.repeats, "results": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
