@@ -28,6 +28,10 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run only measurement N in this process (the parent runs each one in a fresh child
+    /// process so that peak memory is per measurement).
+    #[arg(long, hide = true)]
+    pub only: Option<usize>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -68,8 +72,76 @@ fn synthetic(h: usize, w: usize) -> PixelImage {
     PixelImage::from_rgb(&img)
 }
 
+/// Run every measurement in a child process of its own (fresh allocator, honest peak RSS),
+/// then print the table.
 pub fn run(a: &BenchArgs) -> Result<()> {
     anyhow::ensure!(a.repeats >= 1, "--repeats must be at least 1");
+    anyhow::ensure!(
+        a.batch.iter().all(|&b| b >= 1),
+        "batch sizes must be at least 1"
+    );
+    if let Some(i) = a.only {
+        let row = measure_one(a, i)?;
+        println!("{}", serde_json::to_string(&row)?);
+        return Ok(());
+    }
+    let count = a.batch.len() + if a.network_only { 0 } else { 2 };
+    let exe = std::env::current_exe()?;
+    let mut rows = Vec::new();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads: usize = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(threads);
+    let mut header = None;
+    for i in 0..count {
+        let out = std::process::Command::new(&exe)
+            .args(std::env::args_os().skip(1))
+            .arg("--only")
+            .arg(i.to_string())
+            .stderr(std::process::Stdio::inherit())
+            .output()?;
+        anyhow::ensure!(out.status.success(), "benchmark {i} failed");
+        let row: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        if header.is_none() {
+            header = Some(format!(
+                "{} {} on {}, {threads} threads, median of {}, each measurement in a fresh process",
+                row["arch"].as_str().unwrap_or("?"),
+                row["dtype"].as_str().unwrap_or("?"),
+                row["image"].as_str().unwrap_or("?"),
+                a.repeats
+            ));
+            if !a.json {
+                println!("{}", header.as_deref().unwrap_or_default());
+            }
+        }
+        if !a.json {
+            let peak = row["peak_rss_bytes"]
+                .as_f64()
+                .map(|b| format!("{:.0} MB", b / 1e6))
+                .unwrap_or_else(|| "?".into());
+            println!(
+                "{:<58} {:>9.1} ms   peak RSS {peak}",
+                row["name"].as_str().unwrap_or("?"),
+                row["median_ms"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+        rows.push(row);
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"threads": threads, "repeats": a.repeats, "results": rows})
+            )?
+        );
+    }
+    Ok(())
+}
+
+fn measure_one(a: &BenchArgs, index: usize) -> Result<serde_json::Value> {
     let loaded = a.model.load()?;
     let net = loaded.model.net.as_ref();
     let px = match &a.image {
@@ -79,36 +151,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let prec = a.model.precision();
     let one = loaded.normalization.to_model_input(&px, prec);
     let layers = net.candidate_layers();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let threads = std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(threads);
-    let mut rows = Vec::new();
-    let report = |name: String, secs: f64, peak: Option<u64>, rows: &mut Vec<serde_json::Value>| {
-        if !a.json {
-            let mb = peak
-                .map(|b| format!("{:.0} MB", b as f64 / 1e6))
-                .unwrap_or_else(|| "?".into());
-            println!("{name:<58} {:>9.1} ms   peak RSS {mb}", secs * 1e3);
-        }
-        rows.push(json!({"name": name, "median_ms": secs * 1e3, "peak_rss_bytes": peak}));
-    };
-    if !a.json {
-        println!(
-            "{} {} on {}×{}, {} threads, median of {}",
-            net.arch(),
-            prec.name(),
-            px.width,
-            px.height,
-            threads,
-            a.repeats
-        );
-    }
-    for &b in &a.batch {
-        anyhow::ensure!(b >= 1, "batch sizes must be at least 1");
+    let (name, (t, peak)) = if let Some(&b) = a.batch.get(index) {
         let mut data = Vec::with_capacity(b * one.len());
         for i in 0..b {
             data.extend(
@@ -117,76 +160,55 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                     .map(|v| v * (1.0 - 0.01 * i as f64)),
             );
         }
+        let mut shape = one.shape.clone();
+        shape[0] = b;
         let batch = match prec {
-            icam_models::Precision::F32 => HostTensor::f32(
-                one.shape
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &d)| if i == 0 { b } else { d })
-                    .collect(),
-                data.iter().map(|&v| v as f32).collect(),
-            ),
-            icam_models::Precision::F64 => HostTensor::f64(
-                one.shape
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &d)| if i == 0 { b } else { d })
-                    .collect(),
-                data,
-            ),
+            icam_models::Precision::F32 => {
+                HostTensor::f32(shape, data.iter().map(|&v| v as f32).collect())
+            }
+            icam_models::Precision::F64 => HostTensor::f64(shape, data),
         };
         let objs = vec![Objective::Prob(0); b];
-        let (t, peak) = measure(a.repeats, || {
-            trace(net, &batch, &layers, &objs, true)?;
-            Ok(())
-        })?;
-        report(
+        (
             format!(
                 "forward+backward (input + {} taps), batch {b}",
                 layers.len()
             ),
-            t,
-            peak,
-            &mut rows,
-        );
-    }
-    if !a.network_only {
+            measure(a.repeats, || {
+                trace(net, &batch, &layers, &objs, true)?;
+                Ok(())
+            })?,
+        )
+    } else {
         let s = Subject {
             net,
             image: &px,
             normalization: loaded.normalization,
         };
-        let cfg = IcamConfig::default();
-        let pert = Perturbations::generate(cfg.n, px.height, px.width, cfg.alpha, cfg.seed);
-        let (t, peak) = measure(a.repeats, || {
-            explain_icam(&s, &layers, &cfg, Target::Predicted, &pert, &mut |_| {})?;
-            Ok(())
-        })?;
-        report(
-            format!("I-CAM per image (n={}, {} layers)", cfg.n, layers.len()),
-            t,
-            peak,
-            &mut rows,
-        );
-        let gc = methods::baseline("gradcam", 0.0).expect("gradcam");
-        let bl = vec![net.baseline_layer()];
-        let (t, peak) = measure(a.repeats, || {
-            explain_baseline(&s, gc.as_ref(), &bl, &[Target::Predicted], 0.0)?;
-            Ok(())
-        })?;
-        report(
-            format!("Grad-CAM per image ({})", bl[0]),
-            t,
-            peak,
-            &mut rows,
-        );
-    }
-    if a.json {
-        let out = json!({
-            "arch": net.arch(), "dtype": prec.name(), "image_hw": [px.height, px.width],
-            "threads": threads, "repeats": a.repeats, "results": rows,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    }
-    Ok(())
+        if index == a.batch.len() {
+            let cfg = IcamConfig::default();
+            let pert = Perturbations::generate(cfg.n, px.height, px.width, cfg.alpha, cfg.seed);
+            (
+                format!("I-CAM per image (n={}, {} layers)", cfg.n, layers.len()),
+                measure(a.repeats, || {
+                    explain_icam(&s, &layers, &cfg, Target::Predicted, &pert, &mut |_| {})?;
+                    Ok(())
+                })?,
+            )
+        } else {
+            let gc = methods::baseline("gradcam", 0.0).expect("gradcam");
+            let bl = vec![net.baseline_layer()];
+            (
+                format!("Grad-CAM per image ({})", bl[0]),
+                measure(a.repeats, || {
+                    explain_baseline(&s, gc.as_ref(), &bl, &[Target::Predicted], 0.0)?;
+                    Ok(())
+                })?,
+            )
+        }
+    };
+    Ok(json!({
+        "name": name, "median_ms": t * 1e3, "peak_rss_bytes": peak,
+        "arch": net.arch(), "dtype": prec.name(), "image": format!("{}×{}", px.width, px.height),
+    }))
 }
