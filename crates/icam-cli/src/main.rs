@@ -2,6 +2,7 @@
 //! A thin layer over the `icam` and `icam-models` crates: flags, files, progress. No maths.
 
 mod bench_cmd;
+mod compare_cmd;
 mod explain_cmd;
 mod model_args;
 mod model_cmd;
@@ -27,6 +28,8 @@ struct Cli {
 enum Cmd {
     /// Heatmap, overlay, per-layer panels and report of one image.
     Explain(explain_cmd::ExplainArgs),
+    /// One figure with every method's map, and I-CAM with channel/spatial/no bias.
+    Compare(compare_cmd::CompareArgs),
     /// Top-k classes of one image.
     Predict(predict_cmd::PredictArgs),
     /// Time the network pass and the methods (median of several runs, peak memory).
@@ -40,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let r = match &cli.cmd {
         Cmd::Explain(a) => explain_cmd::run(a),
+        Cmd::Compare(a) => compare_cmd::run(a),
         Cmd::Predict(a) => predict_cmd::run(a),
         Cmd::Bench(a) => bench_cmd::run(a),
         Cmd::Model(c) => model_cmd::run(c),

@@ -118,6 +118,21 @@ impl IcamConfig {
         Ok(())
     }
 
+    /// Whether `other` agrees with `self` in every option that acts before the layer maps
+    /// (perturbations, weights, scores, selection), so that one network pass serves both.
+    pub fn same_scoring(&self, other: &IcamConfig) -> bool {
+        let strip = |c: &IcamConfig| IcamConfig {
+            bias: Bias::Channel,
+            channel_bias_form: ChannelBiasForm::Product,
+            smooth: SmoothFn::Softmax,
+            layer_post: LayerPost::None,
+            bias_pool: BiasPool::Sum,
+            bias_sc: BiasSc::Full,
+            ..c.clone()
+        };
+        strip(self) == strip(other)
+    }
+
     pub fn bias_options(&self) -> BiasOptions {
         BiasOptions {
             bias: self.bias,

@@ -329,6 +329,35 @@ pub struct IcamResult {
     pub intermediates: IcamIntermediates,
 }
 
+/// One layer of the original image: shape `(K, h, w)`, activations `A`, CAM gradients `g`.
+#[derive(Clone, Debug)]
+pub struct OriginalLayer {
+    pub shape: (usize, usize, usize),
+    pub a: Vec<f64>,
+    pub g: Vec<f64>,
+}
+
+/// What [`prepare_icam`] computed: everything up to the layer selection.
+#[derive(Clone, Debug)]
+pub struct IcamPrepared {
+    pub layers: Vec<String>,
+    pub cfg: IcamConfig,
+    pub class: usize,
+    pub dtype: String,
+    pub image_hw: [usize; 2],
+    /// Logits of the original and the perturbed images.
+    pub logits: Vec<Vec<f64>>,
+    pub per: Vec<PerturbationReport>,
+    pub scores: Vec<f64>,
+    pub dists: Vec<Vec<f64>>,
+    pub phis: Vec<Vec<Map>>,
+    pub sel: Selection,
+    pub ig: Map,
+    /// Per layer: activations and CAM gradients of the original image.
+    pub originals: Vec<OriginalLayer>,
+    pub perturbation_source: String,
+}
+
 /// Progress stages reported while I-CAM runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
@@ -338,12 +367,8 @@ pub enum Stage {
     Maps,
 }
 
-/// Integrative CAM of one image for one target (Eqs. 3–31).
-///
-/// One batched forward/backward pass (A24): `[x, x, I'_1 … I'_n]`, where the first copy
-/// differentiates the logit `S^c` (the CAM gradients `g`, A23), the second the score target
-/// `O` (the input gradient of Eq. 3, A9), and the perturbed images `O` (the `φ` of Eq. 3).
-/// With `score_target = logit` the first two coincide and the batch is `n + 1`.
+/// Integrative CAM of one image for one target (Eqs. 3–31): [`prepare_icam`], then
+/// [`finish_icam`].
 pub fn explain_icam(
     s: &Subject,
     layers: &[String],
@@ -352,6 +377,26 @@ pub fn explain_icam(
     perturbations: &Perturbations,
     progress: &mut dyn FnMut(Stage),
 ) -> Result<IcamResult> {
+    let p = prepare_icam(s, layers, cfg, target, perturbations, progress)?;
+    progress(Stage::Maps);
+    finish_icam(&p, cfg)
+}
+
+/// The network pass and everything that does not depend on the bias (Eqs. 3–14): target
+/// class, perturbation weights, layer scores and selection.
+///
+/// One batched forward/backward pass (A24): `[x, x, I'_1 … I'_n]`, where the first copy
+/// differentiates the logit `S^c` (the CAM gradients `g`, A23), the second the score target
+/// `O` (the input gradient of Eq. 3, A9), and the perturbed images `O` (the `φ` of Eq. 3).
+/// With `score_target = logit` the first two coincide and the batch is `n + 1`.
+pub fn prepare_icam(
+    s: &Subject,
+    layers: &[String],
+    cfg: &IcamConfig,
+    target: Target,
+    perturbations: &Perturbations,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<IcamPrepared> {
     cfg.validate()?;
     s.check_layers(layers)?;
     s.check_class(target)?;
@@ -494,32 +539,79 @@ pub fn explain_icam(
     }
     let sel = select_layers(&scores, cfg.threshold);
 
-    // Per-layer maps of the original image and fusion (Eqs. 20–31).
-    progress(Stage::Maps);
-    let sm = smooth_derivatives(&logits[0], c, cfg.smooth);
-    let bias = cfg.bias_options();
-    let mut maps = Vec::with_capacity(layers.len());
-    let mut any_nonzero = false;
+    // Keep what the layer maps need: the original image's activations and CAM gradients.
+    let mut originals = Vec::with_capacity(layers.len());
     for ((name, acts), grads) in layers.iter().zip(&tr.activations).zip(&tr.grads) {
         let [_, k, lh, lw] = dims4(acts);
         let (a, g) = (acts.sample_f64(0), grads.sample_f64(0));
         if g.iter().any(|v| !v.is_finite()) {
             return Err(IcamError::Numeric(format!("NaN gradient at layer {name}")));
         }
-        any_nonzero |= g.iter().any(|&v| v != 0.0);
-        maps.push(icam_layer_map(
-            &LayerInput {
-                a: &a,
-                g: &g,
-                k,
-                h: lh,
-                w: lw,
-            },
-            &sm,
-            &bias,
+        originals.push(OriginalLayer {
+            shape: (k, lh, lw),
+            a,
+            g,
+        });
+    }
+    check_nonzero_grads(
+        originals
+            .iter()
+            .any(|o| o.g.iter().any(|&v| v != 0.0)),
+        c,
+    )?;
+    Ok(IcamPrepared {
+        layers: layers.to_vec(),
+        cfg: cfg.clone(),
+        class: c,
+        dtype: prec.name().to_string(),
+        image_hw: [h, w],
+        logits,
+        per,
+        scores,
+        dists,
+        phis,
+        sel,
+        ig,
+        originals,
+        perturbation_source: perturbations.source.clone(),
+    })
+}
+
+/// Eqs. 20–31 on a prepared run: the per-layer maps of the original image and their fusion.
+/// `cfg` may differ from the prepared configuration only in what acts after the network and
+/// the scores (bias, its form, pooling and `S^c`, the smooth function, layer post-processing),
+/// so one network pass can serve several bias variants (the paper's Fig. 2).
+pub fn finish_icam(p: &IcamPrepared, cfg: &IcamConfig) -> Result<IcamResult> {
+    cfg.validate()?;
+    if !p.cfg.same_scoring(cfg) {
+        return Err(IcamError::Config(
+            "finish_icam: the configuration differs from the prepared one in a scoring option"
+                .into(),
         ));
     }
-    check_nonzero_grads(any_nonzero, c)?;
+    let [h, w] = p.image_hw;
+    let c = p.class;
+    let sm = smooth_derivatives(&p.logits[0], c, cfg.smooth);
+    let bias = cfg.bias_options();
+    let maps: Vec<IcamLayerMap> = p
+        .originals
+        .iter()
+        .map(|o| {
+            let (k, h, w) = o.shape;
+            icam_layer_map(
+                &LayerInput {
+                    a: &o.a,
+                    g: &o.g,
+                    k,
+                    h,
+                    w,
+                },
+                &sm,
+                &bias,
+            )
+        })
+        .collect();
+    let sel = &p.sel;
     let chosen: Vec<(f64, &IcamLayerMap)> = sel
         .selected
         .iter()
@@ -537,56 +629,32 @@ pub fn explain_icam(
             &m.full().upsample(h, w, crate::maps::Upsample::Bilinear),
         );
     }
-
-    let report = make_report(
-        s,
-        layers,
-        cfg,
-        c,
-        &logits[0],
-        sm,
-        per,
-        &scores,
-        dists,
-        &sel,
-        &maps,
-        fused_min,
-        fused_max,
-        &heat,
-        perturbations,
-    );
+    let report = make_report(p, cfg, sm, &maps, fused_min, fused_max, &heat);
     Ok(IcamResult {
         heat,
         layer_maps: maps,
-        selection: sel,
+        selection: sel.clone(),
         report,
         intermediates: IcamIntermediates {
-            logits,
-            input_grad_map: ig,
-            phi_norm: phis,
+            logits: p.logits.clone(),
+            input_grad_map: p.ig.clone(),
+            phi_norm: p.phis.clone(),
             fused,
         },
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn make_report(
-    s: &Subject,
-    layers: &[String],
+    p: &IcamPrepared,
     cfg: &IcamConfig,
-    c: usize,
-    logits0: &[f64],
     sm: Smooth,
-    per: Vec<PerturbationReport>,
-    scores: &[f64],
-    dists: Vec<Vec<f64>>,
-    sel: &Selection,
     maps: &[IcamLayerMap],
     fused_min: f64,
     fused_max: f64,
     heat: &Map,
-    perturbations: &Perturbations,
 ) -> IcamReport {
+    let (layers, sel, c, logits0) = (&p.layers, &p.sel, p.class, &p.logits[0]);
+    let (per, scores, dists) = (p.per.clone(), &p.scores, &p.dists);
     let wts: Vec<f64> = per.iter().map(|p| p.w).collect();
     let zero = wts.iter().filter(|&&w| w == 0.0).count();
     let near: usize = maps.iter().map(|m| m.stats.alpha_near_pole).sum();
@@ -629,8 +697,8 @@ fn make_report(
     IcamReport {
         method: "icam".into(),
         config: cfg.clone(),
-        dtype: s.precision().name().into(),
-        image_hw: [s.image.height, s.image.width],
+        dtype: p.dtype.clone(),
+        image_hw: p.image_hw,
         target_class: c,
         logit_c: logits0[c],
         prob_c: probability(logits0, c),
@@ -655,7 +723,7 @@ fn make_report(
         fused_min,
         fused_max,
         heatmap_sum: heat.data.iter().map(|&v| v as f32 as f64).sum(),
-        perturbation_source: perturbations.source.clone(),
+        perturbation_source: p.perturbation_source.clone(),
         zero_weight_perturbations: zero,
         alpha_pole_possible: sm.has_pole(),
         alpha_near_pole: near,

@@ -20,7 +20,8 @@ pub mod similarity;
 pub use config::{IcamConfig, ScoreTarget, Space};
 pub use error::{IcamError, Result};
 pub use explain::{
-    BaselineResult, IcamReport, IcamResult, Stage, Subject, Target, explain_baseline, explain_icam,
+    BaselineResult, IcamPrepared, IcamReport, IcamResult, Stage, Subject, Target, explain_baseline,
+    explain_icam, finish_icam, prepare_icam,
 };
 pub use maps::{Map, Upsample};
 pub use perturb::Perturbations;

@@ -429,3 +429,57 @@ fn intermediates_of_the_default_f64_run() {
         1e-12,
     );
 }
+
+#[test]
+fn one_network_pass_serves_every_bias_variant() {
+    // prepare_icam once, finish_icam per bias: the same maps as separate runs (Fig. 2).
+    let Some(shared) = shared_dir() else { return };
+    let env = Env::new(shared.clone());
+    let all = cases(&shared);
+    let model = &env.models["float64"];
+    let img = env.image(&all[0].opts);
+    let s = Subject {
+        net: model.net.as_ref(),
+        image: &img,
+        normalization: Normalization::ImageNet,
+    };
+    let fx = shared.join("reference");
+    let (ns, nv) = npy(&fx.join("fixtures/noise_n8_seed0.npy"));
+    let (ms, mv) = npy(&fx.join("fixtures/mask_n8_a0.4_seed0.npy"));
+    let p = Perturbations::from_arrays(
+        (&ns, nv.iter().map(|&v| v as f32).collect()),
+        (&ms, mv),
+        "t".into(),
+    )
+    .unwrap();
+    let layers = model.net.candidate_layers();
+    let prep = icam::prepare_icam(
+        &s,
+        &layers,
+        &IcamConfig::default(),
+        Target::Predicted,
+        &p,
+        &mut |_| {},
+    )
+    .unwrap();
+    for (case, bias) in [
+        ("icam_bias_none_f64", Bias::None),
+        ("icam_bias_spatial_f64", Bias::Spatial),
+        ("icam_default_f64", Bias::Channel),
+    ] {
+        let cfg = IcamConfig {
+            bias,
+            ..IcamConfig::default()
+        };
+        let r = icam::finish_icam(&prep, &cfg).unwrap();
+        let gold = &all.iter().find(|c| c.name == case).unwrap().heat;
+        let (mx, _) = stats(&r.heat.data, gold);
+        assert!(mx <= 6e-8, "{case}: {mx:e}");
+    }
+    // A scoring option cannot change after the network pass.
+    let other = IcamConfig {
+        alpha: 0.1,
+        ..IcamConfig::default()
+    };
+    assert!(icam::finish_icam(&prep, &other).is_err());
+}
