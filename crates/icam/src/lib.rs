@@ -12,6 +12,7 @@ pub mod explain;
 pub mod fusion;
 pub mod maps;
 pub mod methods;
+pub mod metrics;
 pub mod perturb;
 pub mod render;
 pub mod scoring;
