@@ -109,7 +109,8 @@ impl Loaded {
         if no_resize {
             pre = pre.no_resize();
         }
-        let px = icam_models::preprocess::prepare(&rgb, &pre)?;
+        let px = icam_models::preprocess::prepare(&rgb, &pre)
+            .with_context(|| path.display().to_string())?;
         if px.height < 32 || px.width < 32 {
             bail!(
                 "{}: the image is {}×{}; the model needs at least 32×32",

@@ -45,36 +45,69 @@ impl Outputs {
         Ok(())
     }
 
-    /// Write every file: temp name, then rename. On failure, remove what was written.
+    /// Write every file so that either all of them land or the output folder is left as it
+    /// was: (1) every file is written under a temporary name beside its target; (2) each
+    /// existing target is moved to a backup name and the temporary file renamed into place;
+    /// (3) the backups are deleted. A failure in (1) or (2) removes the temporary files and
+    /// new files, restores the backups and removes the folders this call created.
     pub fn commit(self) -> Result<Vec<PathBuf>> {
-        let mut done: Vec<PathBuf> = Vec::new();
         let mut created_dirs: Vec<PathBuf> = Vec::new();
+        let mut temps: Vec<PathBuf> = Vec::new();
+        // (target, backup of what it replaced)
+        let mut placed: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
         let result = (|| -> Result<()> {
             for (path, bytes) in &self.files {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     create_dirs(dir, &mut created_dirs)?;
                 }
-                let tmp = tmp_name(path);
+                let tmp = side_name(path, "tmp");
                 std::fs::write(&tmp, bytes)
                     .with_context(|| format!("writing {}", tmp.display()))?;
-                if let Err(e) = std::fs::rename(&tmp, path) {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e).with_context(|| format!("writing {}", path.display()));
+                temps.push(tmp);
+            }
+            for ((path, _), tmp) in self.files.iter().zip(&temps) {
+                if path.is_dir() {
+                    anyhow::bail!("writing {}: it is a folder", path.display());
                 }
-                done.push(path.clone());
+                let backup = if path.exists() {
+                    let b = side_name(path, "bak");
+                    std::fs::rename(path, &b)
+                        .with_context(|| format!("replacing {}", path.display()))?;
+                    Some(b)
+                } else {
+                    None
+                };
+                let moved = std::fs::rename(tmp, path);
+                placed.push((path.clone(), backup));
+                moved.with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(())
         })();
-        if let Err(e) = result {
-            for p in &done {
-                let _ = std::fs::remove_file(p);
+        match result {
+            Ok(()) => {
+                for (_, b) in &placed {
+                    if let Some(b) = b {
+                        let _ = std::fs::remove_file(b);
+                    }
+                }
+                Ok(placed.into_iter().map(|(p, _)| p).collect())
             }
-            for d in created_dirs.iter().rev() {
-                let _ = std::fs::remove_dir(d);
+            Err(e) => {
+                for (path, backup) in placed.iter().rev() {
+                    let _ = std::fs::remove_file(path);
+                    if let Some(b) = backup {
+                        let _ = std::fs::rename(b, path);
+                    }
+                }
+                for t in &temps {
+                    let _ = std::fs::remove_file(t);
+                }
+                for d in created_dirs.iter().rev() {
+                    let _ = std::fs::remove_dir(d);
+                }
+                Err(e)
             }
-            return Err(e);
         }
-        Ok(done)
     }
 }
 
@@ -90,12 +123,13 @@ fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn tmp_name(path: &Path) -> PathBuf {
+/// A hidden name beside `path`: `.NAME.<pid>.<kind>`.
+fn side_name(path: &Path, kind: &str) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+    path.with_file_name(format!(".{name}.{}.{kind}", std::process::id()))
 }
 
 /// An `.npy` file in memory (C order, the element type's default dtype).

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The file could not be read at all.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {err}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // Part of the message, deliberately not the error's `source()` (a field named
+        // `source` would be): the CLI prints whole error chains.
+        err: std::io::Error,
     },
     /// The weight file is corrupt, truncated, hostile or not a weight file.
     #[error("invalid weight file {path}: {msg}")]

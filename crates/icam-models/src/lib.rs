@@ -84,7 +84,7 @@ pub fn resolve_arch(file: &WeightFile, arch: Option<&str>) -> Result<String> {
         && inf != chosen
     {
         return Err(ModelError::Arch(format!(
-            "the weights in {} are a {inf}, not a {chosen}; pass --arch {inf}",
+            "the weights in {} are {inf}, not {chosen}; pass --arch {inf}",
             file.path.display()
         )));
     }

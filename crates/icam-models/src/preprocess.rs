@@ -254,9 +254,9 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
         msg,
     };
     let reader = image::ImageReader::open(path)
-        .map_err(|source| ModelError::Io {
+        .map_err(|err| ModelError::Io {
             path: path.to_path_buf(),
-            source,
+            err,
         })?
         .with_guessed_format()
         .map_err(|e| err(e.to_string()))?;
@@ -277,9 +277,22 @@ fn round_half_even(x: f64) -> i64 {
     }
 }
 
+/// The largest model input icam accepts, in pixels (64 megapixels: a float32 activation map
+/// of a 64-channel stem at this size is already 4 GiB).
+pub const MAX_INPUT_PIXELS: u64 = 1 << 26;
+
 /// Apply resize and centre crop as torchvision does, keeping the geometry.
 pub fn prepare(img: &RgbImage, pre: &Preprocess) -> Result<PixelImage> {
     let (w, h) = img.dimensions();
+    if let Some(s) = pre.resize_shorter {
+        let (short, long) = (w.min(h) as u64, w.max(h) as u64);
+        if (s as u64).saturating_mul(long) / short.max(1) * s as u64 > MAX_INPUT_PIXELS {
+            return Err(ModelError::Input(format!(
+                "the image is {w}×{h}: resizing its shorter side to {s} would make it too large (aspect ratio {:.0}:1)",
+                long as f64 / short.max(1) as f64
+            )));
+        }
+    }
     let (rw, rh) = match pre.resize_shorter {
         // torchvision: the shorter side becomes `size`, the longer int(size·long/short).
         Some(s) if w <= h => (s, ((s as u64 * h as u64) / w as u64) as u32),
@@ -306,6 +319,11 @@ pub fn prepare(img: &RgbImage, pre: &Preprocess) -> Result<PixelImage> {
     }
     let left = round_half_even((rw - cw) as f64 / 2.0) as u32;
     let top = round_half_even((rh - ch) as f64 / 2.0) as u32;
+    if cw as u64 * ch as u64 > MAX_INPUT_PIXELS {
+        return Err(ModelError::Input(format!(
+            "the model input would be {cw}×{ch} pixels, more than icam accepts ({MAX_INPUT_PIXELS}); resize the image or drop --no-resize"
+        )));
+    }
     let cropped = image::imageops::crop_imm(&resized, left, top, cw, ch).to_image();
     let mut px = PixelImage::from_rgb(&cropped);
     px.geometry = Geometry {

@@ -206,16 +206,16 @@ pub fn fetch_model(model: &KnownModel, source: Option<&Path>, dir: &Path) -> Res
 
 /// The sha256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).map_err(|source| ModelError::Io {
+    let mut f = File::open(path).map_err(|err| ModelError::Io {
         path: path.to_path_buf(),
-        source,
+        err,
     })?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = f.read(&mut buf).map_err(|source| ModelError::Io {
+        let n = f.read(&mut buf).map_err(|err| ModelError::Io {
             path: path.to_path_buf(),
-            source,
+            err,
         })?;
         if n == 0 {
             break;

@@ -45,13 +45,13 @@ impl WeightFile {
         let path = path.as_ref();
         let mut head = [0u8; 16];
         let n = {
-            let mut f = std::fs::File::open(path).map_err(|source| ModelError::Io {
+            let mut f = std::fs::File::open(path).map_err(|err| ModelError::Io {
                 path: path.to_path_buf(),
-                source,
+                err,
             })?;
-            read_up_to(&mut f, &mut head).map_err(|source| ModelError::Io {
+            read_up_to(&mut f, &mut head).map_err(|err| ModelError::Io {
                 path: path.to_path_buf(),
-                source,
+                err,
             })?
         };
         let head = &head[..n];
@@ -71,9 +71,9 @@ impl WeightFile {
 
     /// Load a safetensors file.
     pub fn load_safetensors(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        let bytes = std::fs::read(path).map_err(|err| ModelError::Io {
             path: path.to_path_buf(),
-            source,
+            err,
         })?;
         Self::from_safetensors_bytes(&bytes, path)
     }

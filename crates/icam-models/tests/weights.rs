@@ -177,10 +177,7 @@ fn missing_extra_misshapen_and_nan_tensors_are_named() {
 
     // The wrong architecture is caught before binding.
     let e = icam_models::resolve_arch(&file, Some("resnet18")).unwrap_err();
-    assert!(
-        e.to_string().contains("are a resnet50, not a resnet18"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("are resnet50, not resnet18"), "{e}");
 }
 
 #[test]
