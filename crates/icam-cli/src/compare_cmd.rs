@@ -24,7 +24,7 @@ pub struct CompareArgs {
     #[arg(long, default_value = "icam-compare")]
     pub out: PathBuf,
     /// Class to explain: index, WordNet id or name (default: the predicted class).
-    #[arg(long = "class")]
+    #[arg(long = "class", allow_hyphen_values = true)]
     pub class: Option<String>,
     #[arg(long, value_enum, default_value = "inferno")]
     pub colormap: ColormapArg,
@@ -37,6 +37,7 @@ pub struct CompareArgs {
 pub fn run(a: &CompareArgs) -> Result<()> {
     let cfg = a.icam.config();
     cfg.validate()?;
+    a.icam.validate_baseline()?;
     let loaded = a.model.load()?;
     let net = loaded.model.net.as_ref();
     let target = match &a.class {

@@ -27,7 +27,7 @@ pub enum MethodArg {
 }
 
 impl MethodArg {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::Icam => "icam",
             Self::Gradcam => "gradcam",
@@ -44,13 +44,13 @@ pub struct IcamArgs {
     #[arg(long, default_value_t = 8)]
     pub n: usize,
     /// Perturbation strength alpha in (0, 1) (Eq. 4).
-    #[arg(long, default_value_t = 0.4)]
+    #[arg(long, default_value_t = 0.4, allow_negative_numbers = true)]
     pub alpha: f64,
     /// Seed of the perturbations (recorded in report.json).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Layer-selection threshold T in (0, 1] (Eqs. 12-13).
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
     pub threshold: f64,
     /// Bias of Eq. 20: channel (Eq. 27), spatial (Eq. 28) or none.
     #[arg(long, value_enum, default_value = "channel")]
@@ -65,7 +65,7 @@ pub struct IcamArgs {
     #[arg(long, value_enum, default_value = "softmax")]
     pub smooth: SmoothArg,
     /// Sigma of SVIM (Eq. 6, A6).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, allow_negative_numbers = true)]
     pub svim_sigma: f64,
     /// O of Eq. 3: softmax probability or logit of the target class (A9).
     #[arg(long, value_enum, default_value = "prob")]
@@ -98,7 +98,7 @@ pub struct IcamArgs {
     #[arg(long, value_name = "NPY", requires = "noise")]
     pub mask: Option<PathBuf>,
     /// Epsilon in Grad-CAM++'s alpha denominator (0 as the paper; 1e-6 as pytorch-grad-cam).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub gradcampp_eps: f64,
 }
 
@@ -126,6 +126,15 @@ value_enum!(ScArg => BiasSc { Full => BiasSc::Full, Split => BiasSc::Split });
 value_enum!(ColormapArg => Colormap { Inferno => Colormap::Inferno, Viridis => Colormap::Viridis, Turbo => Colormap::Turbo });
 
 impl IcamArgs {
+    /// Options of the Grad-CAM family, checked before any work.
+    pub fn validate_baseline(&self) -> anyhow::Result<()> {
+        let e = self.gradcampp_eps;
+        if !(e.is_finite() && e >= 0.0) {
+            anyhow::bail!("--gradcampp-eps must be finite and >= 0, got {e}");
+        }
+        Ok(())
+    }
+
     pub fn config(&self) -> IcamConfig {
         IcamConfig {
             n: self.n,
@@ -161,7 +170,7 @@ pub struct ExplainArgs {
     pub method: MethodArg,
     /// Class(es) to explain: index, WordNet id or name; repeat or comma-separate for several
     /// (default: the predicted class).
-    #[arg(long = "class", value_delimiter = ',')]
+    #[arg(long = "class", value_delimiter = ',', allow_hyphen_values = true)]
     pub classes: Vec<String>,
     /// Layers (comma-separated; default: every block for I-CAM, the last feature layer for the
     /// baselines).
@@ -198,6 +207,11 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
     let cfg = a.icam.config();
     if a.method == MethodArg::Icam {
         cfg.validate()?;
+    } else {
+        a.icam.validate_baseline()?;
+        if a.dump_intermediates.is_some() {
+            bail!("--dump-intermediates is only for --method icam");
+        }
     }
     if !a.image.is_file() {
         bail!("image not found: {}", a.image.display());

@@ -3,6 +3,8 @@
 
 mod bench_cmd;
 mod compare_cmd;
+mod dataset;
+mod eval_cmd;
 mod explain_cmd;
 mod model_args;
 mod model_cmd;
@@ -30,6 +32,8 @@ enum Cmd {
     Explain(explain_cmd::ExplainArgs),
     /// One figure with every method's map, and I-CAM with channel/spatial/no bias.
     Compare(compare_cmd::CompareArgs),
+    /// Every method on every image of a dataset: localisation and faithfulness metrics.
+    Eval(eval_cmd::EvalArgs),
     /// Top-k classes of one image.
     Predict(predict_cmd::PredictArgs),
     /// Time the network pass and the methods (median of several runs, peak memory).
@@ -44,6 +48,7 @@ fn main() -> std::process::ExitCode {
     let r = match &cli.cmd {
         Cmd::Explain(a) => explain_cmd::run(a),
         Cmd::Compare(a) => compare_cmd::run(a),
+        Cmd::Eval(a) => eval_cmd::run(a),
         Cmd::Predict(a) => predict_cmd::run(a),
         Cmd::Bench(a) => bench_cmd::run(a),
         Cmd::Model(c) => model_cmd::run(c),

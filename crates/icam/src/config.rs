@@ -28,6 +28,9 @@ pub enum ScoreTarget {
     Logit,
 }
 
+/// The largest number of perturbations accepted (the batch holds `n + 2` images).
+pub const MAX_PERTURBATIONS: usize = 64;
+
 /// Every option of I-CAM. Field names and JSON keys follow the reference implementation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IcamConfig {
@@ -96,6 +99,12 @@ impl IcamConfig {
         let bad = |m: String| Err(IcamError::Config(m));
         if self.n == 0 {
             return bad("--n must be at least 1 (the number of perturbations)".into());
+        }
+        if self.n > MAX_PERTURBATIONS {
+            return bad(format!(
+                "--n must be at most {MAX_PERTURBATIONS} (every perturbation is one more image in the network batch), got {}",
+                self.n
+            ));
         }
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
             return bad(format!("--alpha must lie in (0, 1), got {}", self.alpha));

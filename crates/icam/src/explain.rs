@@ -149,6 +149,11 @@ pub fn explain_baseline(
     targets: &[Target],
     gradcampp_eps: f64,
 ) -> Result<Vec<BaselineResult>> {
+    if !(gradcampp_eps.is_finite() && gradcampp_eps >= 0.0) {
+        return Err(IcamError::Config(format!(
+            "--gradcampp-eps must be finite and >= 0, got {gradcampp_eps}"
+        )));
+    }
     s.check_layers(layers)?;
     for &t in targets {
         s.check_class(t)?;
@@ -553,12 +558,7 @@ pub fn prepare_icam(
             g,
         });
     }
-    check_nonzero_grads(
-        originals
-            .iter()
-            .any(|o| o.g.iter().any(|&v| v != 0.0)),
-        c,
-    )?;
+    check_nonzero_grads(originals.iter().any(|o| o.g.iter().any(|&v| v != 0.0)), c)?;
     Ok(IcamPrepared {
         layers: layers.to_vec(),
         cfg: cfg.clone(),

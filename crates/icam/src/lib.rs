@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod error;
+pub mod evaluate;
 pub mod explain;
 pub mod fusion;
 pub mod maps;
