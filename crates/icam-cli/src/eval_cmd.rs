@@ -109,6 +109,21 @@ const FIXED: [&str; 11] = [
     "error",
 ];
 
+/// Columns of `icam_layers.csv`: I-CAM's per-layer scores of every image (layer prominence).
+const LAYER_HEADER: [&str; 11] = [
+    "image",
+    "true_classes",
+    "pred",
+    "pred_name",
+    "correct",
+    "layer",
+    "score",
+    "rank",
+    "selected",
+    "weight",
+    "degenerate",
+];
+
 fn header(thresholds: &[f64]) -> Vec<String> {
     let mut h: Vec<String> = FIXED.iter().map(|s| s.to_string()).collect();
     h.extend(["energy", "pointing"].map(String::from));
@@ -191,13 +206,30 @@ fn resume(csv_path: &Path, header: &[String], methods: &[String]) -> Result<BTre
         })
         .map(|(k, _)| k.clone())
         .collect();
-    let mut kept = String::from(lines[0]);
+    keep_rows(csv_path, &done)?;
+    Ok(done)
+}
+
+/// Rewrite a CSV keeping its header and the complete rows whose first field is in `keep`.
+fn keep_rows(csv_path: &Path, keep: &BTreeSet<String>) -> Result<()> {
+    if !csv_path.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(csv_path)?;
+    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if lines.last().is_some_and(|l| !l.ends_with('\n')) {
+        lines.pop();
+    }
+    let Some(first) = lines.first() else {
+        return Ok(());
+    };
+    let mut kept = String::from(*first);
     for line in &lines[1..] {
         let mut r = csv::ReaderBuilder::new()
             .has_headers(false)
             .from_reader(line.as_bytes());
         if let Some(Ok(rec)) = r.records().next()
-            && done.contains(&rec[0])
+            && keep.contains(&rec[0])
         {
             kept.push_str(line);
         }
@@ -205,7 +237,7 @@ fn resume(csv_path: &Path, header: &[String], methods: &[String]) -> Result<BTre
     let tmp = csv_path.with_extension("csv.tmp");
     std::fs::write(&tmp, kept)?;
     std::fs::rename(&tmp, csv_path)?;
-    Ok(done)
+    Ok(())
 }
 
 fn csv_line(cells: &[String]) -> Result<String> {
@@ -269,6 +301,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let header = header(&a.thresholds);
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let csv_path = a.out.join("per_image.csv");
+    let layers_path = a.out.join("icam_layers.csv");
     let done = if csv_path.exists() && !a.restart {
         resume(&csv_path, &header, &method_names)?
     } else {
@@ -276,8 +309,15 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     };
     if done.is_empty() {
         std::fs::write(&csv_path, csv_line(&header)?)?;
+        std::fs::write(&layers_path, csv_line(&LAYER_HEADER.map(String::from))?)?;
+    } else {
+        keep_rows(&layers_path, &done)?;
     }
     let mut file = std::fs::OpenOptions::new().append(true).open(&csv_path)?;
+    let mut layer_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&layers_path)?;
     let mut timings = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -305,8 +345,8 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         let name = rel(&a.data, &s.path);
         pb.set_message(name.clone());
         let t0 = Instant::now();
-        let rows = match eval_image(a, &loaded, s, &name, &opts, &overrides) {
-            Ok(rows) => rows,
+        let (rows, layer_rows) = match eval_image(a, &loaded, s, &name, &opts, &overrides) {
+            Ok(r) => r,
             Err(e) => {
                 pb.suspend(|| eprintln!("warning: {name}: {e:#}"));
                 let mut fixed: [String; 11] = Default::default();
@@ -314,7 +354,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 fixed[1] = "-".into();
                 fixed[10] = format!("{e:#}");
                 let n = a.thresholds.len();
-                vec![Row {
+                let row = Row {
                     fixed,
                     metrics: MapMetrics {
                         iou: vec![None; n],
@@ -322,9 +362,17 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                         ..Default::default()
                     },
                     degenerate: None,
-                }]
+                };
+                (vec![row], vec![])
             }
         };
+        // Layer rows first: an image counts as done only once its per_image rows are written.
+        let mut layer_chunk = String::new();
+        for r in &layer_rows {
+            layer_chunk.push_str(&csv_line(r)?);
+        }
+        layer_file.write_all(layer_chunk.as_bytes())?;
+        layer_file.flush()?;
         let mut chunk = String::new();
         for r in &rows {
             chunk.push_str(&csv_line(&r.cells())?);
@@ -340,6 +388,17 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     std::fs::write(a.out.join("summary.md"), &summary.0)?;
     std::fs::write(a.out.join("summary.csv"), &summary.1)?;
     println!("{}", summary.0);
+    if a.methods.contains(&MethodArg::Icam) {
+        let (md, png) = prominence(&layers_path)?;
+        std::fs::write(a.out.join("layer_prominence.md"), &md)?;
+        let mut o = crate::output::Outputs::default();
+        o.png(a.out.join("layer_prominence.png"), &png)?;
+        o.commit()?;
+        eprintln!(
+            "layer prominence: {}",
+            a.out.join("layer_prominence.md").display()
+        );
+    }
     eprintln!(
         "{} images in {secs:.1} s; per-image rows in {}",
         samples.len() - done.len(),
@@ -379,7 +438,7 @@ fn eval_image(
     name: &str,
     opts: &EvalOptions,
     overrides: &BTreeMap<String, Vec<usize>>,
-) -> Result<Vec<Row>> {
+) -> Result<(Vec<Row>, Vec<Vec<String>>)> {
     let net = loaded.model.net.as_ref();
     let (_, px) = loaded.image(&s.path, a.model.no_resize)?;
     let (h, w) = (px.height, px.width);
@@ -448,6 +507,7 @@ fn eval_image(
         width: w,
     };
     let mut rows = Vec::new();
+    let mut layer_rows = Vec::new();
     let mut measure =
         |method: &str, heat: &Map, degenerate: Option<bool>, rows: &mut Vec<Row>| -> Result<()> {
             let metrics = map_metrics(heat, &px.data, &boxes, pred, &mut scorer, opts)?;
@@ -474,6 +534,29 @@ fn eval_image(
                 &pert,
                 &mut |_| {},
             )?;
+            let f = fixed("");
+            for (li, l) in layers.iter().enumerate() {
+                let rank = prep
+                    .sel
+                    .order
+                    .iter()
+                    .position(|&o| o == li)
+                    .expect("ranked")
+                    + 1;
+                layer_rows.push(vec![
+                    f[0].clone(),
+                    f[3].clone(),
+                    f[4].clone(),
+                    f[5].clone(),
+                    f[7].clone(),
+                    l.clone(),
+                    prep.scores[li].to_string(),
+                    rank.to_string(),
+                    u8::from(prep.sel.selected.contains(&li)).to_string(),
+                    prep.sel.weights[li].to_string(),
+                    u8::from(prep.sel.degenerate).to_string(),
+                ]);
+            }
             for b in &a.biases {
                 let bias: Bias = (*b).into();
                 let r = finish_icam(
@@ -505,7 +588,105 @@ fn eval_image(
             measure(m.name(), &r.heat, None, &mut rows)?;
         }
     }
-    Ok(rows)
+    Ok((rows, layer_rows))
+}
+
+/// Layer prominence (issue: is a layer's importance specific to an image or general to a
+/// class?): per layer over the dataset, mean score ± SE, mean rank, selection frequency and
+/// mean weight `W_l`; per predicted class, the mean `W_l` of every layer (table and plot).
+fn prominence(layers_csv: &Path) -> Result<(String, image::RgbImage)> {
+    let mut rdr = csv::Reader::from_path(layers_csv)?;
+    let recs: Vec<csv::StringRecord> = rdr.records().collect::<std::result::Result<_, _>>()?;
+    let mut layer_order: Vec<String> = Vec::new();
+    let mut by_layer: BTreeMap<String, Vec<&csv::StringRecord>> = BTreeMap::new();
+    let mut by_class: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    let mut images = BTreeSet::new();
+    let mut degenerate = BTreeSet::new();
+    for r in &recs {
+        let layer = r[5].to_string();
+        if !layer_order.contains(&layer) {
+            layer_order.push(layer.clone());
+        }
+        images.insert(r[0].to_string());
+        if &r[10] == "1" {
+            degenerate.insert(r[0].to_string());
+        }
+        by_layer.entry(layer.clone()).or_default().push(r);
+        let class = if r[3].is_empty() {
+            r[2].to_string()
+        } else {
+            format!("{} ({})", &r[3], &r[2])
+        };
+        by_class
+            .entry(class)
+            .or_default()
+            .entry(layer)
+            .or_default()
+            .push(r[9].parse().unwrap_or(f64::NAN));
+    }
+    let num = |rs: &[&csv::StringRecord], c: usize| -> Vec<f64> {
+        rs.iter().filter_map(|r| r[c].parse().ok()).collect()
+    };
+    let mut md = format!(
+        "# I-CAM layer prominence\n\n{} images, {} with a degenerate selection (all layers, equal weights).\n\n| layer | score | mean rank | selected | mean weight W |\n|---|---|---|---|---|\n",
+        images.len(),
+        degenerate.len()
+    );
+    for l in &layer_order {
+        let rs = &by_layer[l];
+        let sel = Stat::of(&num(rs, 8));
+        md.push_str(&format!(
+            "| {l} | {} | {:.2} | {:.0}% | {:.4} |\n",
+            Stat::of(&num(rs, 6)).display(3),
+            Stat::of(&num(rs, 7)).mean,
+            100.0 * sel.mean,
+            Stat::of(&num(rs, 9)).mean
+        ));
+    }
+    let mut classes: Vec<(&String, usize)> = by_class
+        .iter()
+        .map(|(c, m)| (c, m.values().next().map_or(0, Vec::len)))
+        .collect();
+    classes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    classes.truncate(30);
+    md.push_str("\n## Mean layer weight W per predicted class\n\n| class | images | top layers (mean W) |\n|---|---|---|\n");
+    let mut rows = vec!["all images".to_string()];
+    let mut values = vec![
+        layer_order
+            .iter()
+            .map(|l| Stat::of(&num(&by_layer[l], 9)).mean)
+            .collect::<Vec<_>>(),
+    ];
+    for (c, n) in &classes {
+        let m = &by_class[*c];
+        let v: Vec<f64> = layer_order
+            .iter()
+            .map(|l| m.get(l).map_or(f64::NAN, |x| Stat::of(x).mean))
+            .collect();
+        let mut top: Vec<(usize, f64)> = v
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, x)| x.is_finite())
+            .collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let top: Vec<String> = top
+            .iter()
+            .take(3)
+            .map(|(i, x)| format!("{} ({x:.3})", layer_order[*i]))
+            .collect();
+        md.push_str(&format!("| {c} | {n} | {} |\n", top.join(", ")));
+        rows.push(format!("{c} n={n}"));
+        values.push(v);
+    }
+    let png = icam::render::matrix_plot(
+        "mean I-CAM layer weight W_l",
+        &rows,
+        &layer_order,
+        &values,
+        icam::render::Colormap::Viridis,
+    );
+    Ok((md, png))
 }
 
 /// The summary table (markdown, csv) from the per-image CSV: per method, mean ± standard error

@@ -190,6 +190,79 @@ pub fn layer_grid(input: &RgbImage, panels: &[Panel], cols: usize, cmap: Colorma
     out
 }
 
+/// A labelled matrix plot (e.g. classes × layers of mean layer weight): one cell per value,
+/// coloured by `value / max` (NaN cells grey), row labels left, column labels rotated as
+/// short indices with a legend line under the plot.
+pub fn matrix_plot(
+    title: &str,
+    rows: &[String],
+    cols: &[String],
+    values: &[Vec<f64>],
+    cmap: Colormap,
+) -> RgbImage {
+    let cell = 22u32;
+    let label_w = 8 * rows
+        .iter()
+        .map(|r| r.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 28) as u32
+        + 12;
+    let top = 40u32;
+    let legend_lines = cols.len().div_ceil(4) as u32;
+    let width = (label_w + cell * cols.len() as u32 + 12).max(8 * title.len() as u32 + 20);
+    let height = top + cell * rows.len() as u32 + 16 + 12 * legend_lines + 8;
+    let mut img = RgbImage::from_pixel(width, height, Rgb([250, 250, 250]));
+    let dark = [20, 20, 20];
+    draw_text_on(&mut img, 6, 6, title, dark);
+    let max = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    for (j, _) in cols.iter().enumerate() {
+        draw_text_on(
+            &mut img,
+            label_w + j as u32 * cell + 3,
+            top - 14,
+            &format!("{j}"),
+            dark,
+        );
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let y = top + i as u32 * cell;
+        let label: String = r.chars().take(28).collect();
+        draw_text_on(&mut img, 6, y + 7, &label, dark);
+        for (j, v) in values[i].iter().enumerate() {
+            let c = if v.is_finite() && max > 0.0 {
+                cmap.color(v / max)
+            } else {
+                [200, 200, 200]
+            };
+            for dy in 1..cell - 1 {
+                for dx in 1..cell - 1 {
+                    img.put_pixel(label_w + j as u32 * cell + dx, y + dy, Rgb(c));
+                }
+            }
+        }
+    }
+    let ly = top + cell * rows.len() as u32 + 10;
+    for (k, chunk) in cols.chunks(4).enumerate() {
+        let line: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(q, c)| format!("{}={c}", k * 4 + q))
+            .collect();
+        draw_text_on(&mut img, 6, ly + 12 * k as u32, &line.join("  "), dark);
+    }
+    img
+}
+
+fn draw_text_on(img: &mut RgbImage, x: u32, y: u32, text: &str, color: [u8; 3]) {
+    draw_text(img, x, y, text, 1, color);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +283,25 @@ mod tests {
         // Right half: the colormap's ends.
         assert_eq!(o.get_pixel(2, 0).0, Colormap::Inferno.color(0.0));
         assert_eq!(o.get_pixel(3, 1).0, Colormap::Inferno.color(1.0));
+    }
+
+    #[test]
+    fn matrix_plot_colours_cells_by_value() {
+        let rows = vec!["all".to_string(), "cat".to_string()];
+        let cols = vec!["l1".to_string(), "l2".to_string()];
+        let img = matrix_plot(
+            "t",
+            &rows,
+            &cols,
+            &[vec![1.0, 0.5], vec![0.0, f64::NAN]],
+            Colormap::Viridis,
+        );
+        // label width: max(4, 3) chars → 4·8 + 12 = 44; top 40; cells 22 px.
+        let at = |i: u32, j: u32| img.get_pixel(44 + j * 22 + 10, 40 + i * 22 + 10).0;
+        assert_eq!(at(0, 0), Colormap::Viridis.color(1.0));
+        assert_eq!(at(0, 1), Colormap::Viridis.color(0.5));
+        assert_eq!(at(1, 0), Colormap::Viridis.color(0.0));
+        assert_eq!(at(1, 1), [200, 200, 200]);
     }
 
     #[test]
