@@ -701,7 +701,15 @@ fn summarize(csv_path: &Path, thresholds: &[f64], methods: &[String]) -> Result<
     metric_cols.extend(thresholds.iter().map(|t| (format!("iou@{t}"), true)));
     metric_cols.extend(thresholds.iter().map(|t| (format!("mask_iou@{t}"), true)));
     metric_cols.extend(
-        ["deletion", "insertion", "avg_drop", "increase", "road"].map(|m| (m.to_string(), false)),
+        [
+            "deletion",
+            "insertion",
+            "avg_drop",
+            "increase",
+            "road",
+            "degenerate",
+        ]
+        .map(|m| (m.to_string(), false)),
     );
     let failed = records.iter().filter(|r| &r[1] == "-").count();
     let mut md = String::from("| method | images | correct |");
