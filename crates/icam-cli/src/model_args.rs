@@ -46,6 +46,9 @@ pub struct ModelArgs {
     /// Network precision.
     #[arg(long, value_enum, default_value = "float32")]
     pub dtype: Dtype,
+    /// Where the network runs: cpu, or cuda / cuda:N in a build with `--features cuda`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// A loaded model with what the CLI shows about it.
@@ -79,7 +82,8 @@ impl ModelArgs {
             (None, Some(_)) => None,
         };
         let arch = icam_models::resolve_arch(&file, arch.as_deref())?;
-        let model = icam_models::build(&file, &arch, &icam_models::cpu(), self.precision())
+        let device = icam_models::device(&self.device)?;
+        let model = icam_models::build(&file, &arch, &device, self.precision())
             .with_context(|| format!("loading {}", weights.display()))?;
         let normalization = match self.normalize {
             Some(NormalizeArg::Imagenet) => Normalization::ImageNet,

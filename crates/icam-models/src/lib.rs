@@ -128,3 +128,30 @@ pub fn load(
 pub fn cpu() -> Device {
     Device::flex()
 }
+
+/// A device by name: `cpu` (Flex), or `cuda` / `cuda:N` when built with the `cuda` feature.
+pub fn device(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(cpu()),
+        #[cfg(feature = "cuda")]
+        n if n == "cuda" || n.starts_with("cuda:") => {
+            let index: usize = n
+                .strip_prefix("cuda:")
+                .map(|i| {
+                    i.parse()
+                        .map_err(|_| ModelError::Arch(format!("bad device `{n}`")))
+                })
+                .transpose()?
+                .unwrap_or(0);
+            Ok(Device::cuda(index))
+        }
+        other => Err(ModelError::Arch(format!(
+            "unknown device `{other}`; this build knows: cpu{}",
+            if cfg!(feature = "cuda") {
+                ", cuda, cuda:N"
+            } else {
+                " (rebuild with --features cuda for cuda)"
+            }
+        ))),
+    }
+}
