@@ -2,12 +2,14 @@
 //! A thin layer over the `icam` and `icam-models` crates: flags, files, progress. No maths.
 
 mod bench_cmd;
+mod cases_cmd;
 mod compare_cmd;
 mod dataset;
 mod eval_cmd;
 mod explain_cmd;
 mod model_args;
 mod model_cmd;
+mod neighbours;
 mod output;
 mod predict_cmd;
 
@@ -34,6 +36,9 @@ enum Cmd {
     Compare(compare_cmd::CompareArgs),
     /// Every method on every image of a dataset: localisation and faithfulness metrics.
     Eval(eval_cmd::EvalArgs),
+    /// The four confidence/correctness cases of a dataset, with predicted- and true-class
+    /// maps and nearest training examples, as one HTML report.
+    Cases(cases_cmd::CasesArgs),
     /// Top-k classes of one image.
     Predict(predict_cmd::PredictArgs),
     /// Time the network pass and the methods (median of several runs, peak memory).
@@ -49,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Explain(a) => explain_cmd::run(a),
         Cmd::Compare(a) => compare_cmd::run(a),
         Cmd::Eval(a) => eval_cmd::run(a),
+        Cmd::Cases(a) => cases_cmd::run(a),
         Cmd::Predict(a) => predict_cmd::run(a),
         Cmd::Bench(a) => bench_cmd::run(a),
         Cmd::Model(c) => model_cmd::run(c),

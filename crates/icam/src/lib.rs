@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod evaluate;
 pub mod explain;
+pub mod features;
 pub mod fusion;
 pub mod maps;
 pub mod methods;
