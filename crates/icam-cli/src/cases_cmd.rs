@@ -589,20 +589,7 @@ fn predict(
     let net = loaded.model.net.as_ref();
     let (_, px) = loaded.image(&s.path, a.model.no_resize)?;
     let input = loaded.normalization.to_model_input(&px, net.precision());
-    // Not `icam_models::logits`: the weights live on burn's autodiff device, whose graph
-    // sweeps its orphaned entries only in a backward pass, so a loop of forward-only passes
-    // grows (EfficientNet-Lite0: 139 MB after 200 images, 389 MB after 1600). A tap at the
-    // last layer adds a backward pass through the classifier only, and memory stays flat
-    // (113 MB for both).
-    let logits = icam_models::trace(
-        net,
-        &input,
-        &[net.baseline_layer()],
-        &[icam_models::Objective::None],
-        false,
-    )?
-    .logits
-    .to_f64();
+    let logits = icam_models::logits(net, &input)?.to_f64();
     if logits.iter().any(|v| !v.is_finite()) {
         bail!("the network produced NaN or infinite logits");
     }

@@ -273,7 +273,7 @@ impl EfficientNetLite {
         precision: Precision,
     ) -> Result<Self> {
         let arch = variant.name();
-        let device = device.clone().autodiff();
+        let device = device.clone().without_autodiff();
         let mut b = Binder::new(file, arch, &device, precision);
         let same = |cin, cout, kernel, stride| ConvSpec {
             cin,

@@ -126,7 +126,7 @@ impl ResNet {
         precision: Precision,
     ) -> Result<Self> {
         let arch = depth.name();
-        let device = device.clone().autodiff();
+        let device = device.clone().without_autodiff();
         let mut b = Binder::new(file, arch, &device, precision);
         let sym = |cin, cout, kernel, stride, pad| ConvSpec {
             cin,
