@@ -220,22 +220,6 @@ impl Counts {
     }
 }
 
-fn parse_class_map(specs: &[String]) -> Result<BTreeMap<String, Vec<usize>>> {
-    let mut overrides = BTreeMap::new();
-    for m in specs {
-        let (name, cs) = m
-            .split_once('=')
-            .with_context(|| format!("--class-map `{m}`: expected NAME=C1,C2"))?;
-        let cs = cs
-            .split(',')
-            .map(|c| c.trim().parse::<usize>())
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .with_context(|| format!("--class-map `{m}`: classes must be indices"))?;
-        overrides.insert(name.to_string(), cs);
-    }
-    Ok(overrides)
-}
-
 fn rel(root: &Path, p: &Path) -> String {
     let base = if root.is_file() {
         root.parent().unwrap_or(Path::new(""))
@@ -302,7 +286,7 @@ fn check(a: &CasesArgs) -> Result<()> {
 pub fn run(a: &CasesArgs) -> Result<()> {
     check(a)?;
     let started = Instant::now();
-    let overrides = parse_class_map(&a.class_map)?;
+    let overrides = crate::dataset::parse_class_map(&a.class_map)?;
     let mut samples = dataset::list(&a.data)?;
     if let Some(l) = a.limit {
         if l == 0 {

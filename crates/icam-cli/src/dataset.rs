@@ -255,6 +255,23 @@ pub fn classes_for(
         .collect()
 }
 
+/// `--class-map NAME=C1,C2` options, as a map from annotation name to class indices.
+pub fn parse_class_map(specs: &[String]) -> Result<BTreeMap<String, Vec<usize>>> {
+    let mut overrides = BTreeMap::new();
+    for m in specs {
+        let (name, cs) = m
+            .split_once('=')
+            .with_context(|| format!("--class-map `{m}`: expected NAME=C1,C2"))?;
+        let cs = cs
+            .split(',')
+            .map(|c| c.trim().parse::<usize>())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .with_context(|| format!("--class-map `{m}`: classes must be indices"))?;
+        overrides.insert(name.to_string(), cs);
+    }
+    Ok(overrides)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

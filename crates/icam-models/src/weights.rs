@@ -190,7 +190,8 @@ fn bad(path: &Path, msg: impl std::fmt::Display) -> ModelError {
     }
 }
 
-fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Read until `buf` is full or the stream ends; the number of bytes read.
+pub(crate) fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..])? {
