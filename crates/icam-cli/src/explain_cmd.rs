@@ -455,7 +455,10 @@ fn perturbations(a: &IcamArgs, cfg: &IcamConfig, h: usize, w: usize) -> Result<P
             let p = Perturbations::from_arrays(
                 (&ns, nv.into_iter().map(|v| v as f32).collect()),
                 (&ms, mv),
-                format!("noise {}, mask {}", n.display(), m.display()),
+                icam::perturb::PerturbationSource {
+                    noise: n.display().to_string(),
+                    mask: m.display().to_string(),
+                },
             )
             .with_context(|| format!("loading {} and {}", n.display(), m.display()))?;
             if (p.n, p.h, p.w) != (cfg.n, h, w) {

@@ -299,7 +299,7 @@ pub struct IcamReport {
     pub fused_min: f64,
     pub fused_max: f64,
     pub heatmap_sum: f64,
-    pub perturbation_source: String,
+    pub perturbation_source: crate::perturb::PerturbationSource,
     /// How many perturbation weights `w_i` are exactly 0 (MDS clamped, A7).
     pub zero_weight_perturbations: usize,
     /// Whether α's denominator can vanish for this `Y` (A13).
@@ -360,7 +360,7 @@ pub struct IcamPrepared {
     pub ig: Map,
     /// Per layer: activations and CAM gradients of the original image.
     pub originals: Vec<OriginalLayer>,
-    pub perturbation_source: String,
+    pub perturbation_source: crate::perturb::PerturbationSource,
 }
 
 /// Progress stages reported while I-CAM runs.

@@ -18,8 +18,27 @@ pub struct Perturbations {
     pub noise: Vec<f32>,
     /// `(n, 1, h, w)` masks `M_i` in {0, 1}, shared by the three channels (A1).
     pub mask: Vec<u8>,
-    /// Where the draws came from (`seed 0`, or the loaded files), for the report.
-    pub source: String,
+    /// Where the draws came from, for the report.
+    pub source: PerturbationSource,
+}
+
+/// Where the noise and the masks came from (`seed 0`, or the files they were loaded from), as
+/// the reference's `perturbation_source`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PerturbationSource {
+    pub noise: String,
+    pub mask: String,
+}
+
+impl PerturbationSource {
+    /// The same description for both.
+    pub fn both(s: impl Into<String>) -> Self {
+        let s = s.into();
+        Self {
+            noise: s.clone(),
+            mask: s,
+        }
+    }
 }
 
 impl Perturbations {
@@ -42,7 +61,7 @@ impl Perturbations {
             w,
             noise,
             mask,
-            source: format!("seed {seed}"),
+            source: PerturbationSource::both(format!("seed {seed}")),
         }
     }
 
@@ -51,7 +70,7 @@ impl Perturbations {
     pub fn from_arrays(
         noise: (&[usize], Vec<f32>),
         mask: (&[usize], Vec<f64>),
-        source: String,
+        source: PerturbationSource,
     ) -> Result<Self> {
         let (ns, nv) = noise;
         let (ms, mv) = mask;
@@ -164,7 +183,7 @@ mod tests {
             w: 2,
             noise: vec![1.0, -1.0, 0.5, 0.5, 2.0, 0.0],
             mask: vec![1, 0],
-            source: "test".into(),
+            source: PerturbationSource::both("test"),
         };
         let y = perturb(&x, &p, 0.5).unwrap();
         // (x + 0.5 N) · M with M = [1, 0] per pixel, shared by the channels.

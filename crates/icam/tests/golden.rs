@@ -208,7 +208,7 @@ fn run_case(env: &Env, case: &Case) {
         let p = Perturbations::from_arrays(
             (&ns, nv.iter().map(|&v| v as f32).collect()),
             (&ms, mv),
-            "test".into(),
+            icam::perturb::PerturbationSource::both("test"),
         )
         .unwrap();
         let layers = model.net.candidate_layers();
@@ -358,7 +358,7 @@ fn intermediates_of_the_default_f64_run() {
     let p = Perturbations::from_arrays(
         (&ns, nv.iter().map(|&v| v as f32).collect()),
         (&ms, mv),
-        "dump".into(),
+        icam::perturb::PerturbationSource::both("dump"),
     )
     .unwrap();
     let layers = model.net.candidate_layers();
@@ -449,7 +449,7 @@ fn one_network_pass_serves_every_bias_variant() {
     let p = Perturbations::from_arrays(
         (&ns, nv.iter().map(|&v| v as f32).collect()),
         (&ms, mv),
-        "t".into(),
+        icam::perturb::PerturbationSource::both("t"),
     )
     .unwrap();
     let layers = model.net.candidate_layers();
