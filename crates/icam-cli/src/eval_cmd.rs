@@ -525,13 +525,7 @@ fn eval_image(
             )?;
             let f = fixed("");
             for (li, l) in layers.iter().enumerate() {
-                let rank = prep
-                    .sel
-                    .order
-                    .iter()
-                    .position(|&o| o == li)
-                    .expect("ranked")
-                    + 1;
+                let rank = prep.sel.rank(li);
                 layer_rows.push(vec![
                     f[0].clone(),
                     f[3].clone(),
@@ -541,7 +535,7 @@ fn eval_image(
                     l.clone(),
                     prep.scores[li].to_string(),
                     rank.to_string(),
-                    u8::from(prep.sel.selected.contains(&li)).to_string(),
+                    u8::from(prep.sel.is_selected(li)).to_string(),
                     prep.sel.weights[li].to_string(),
                     u8::from(prep.sel.degenerate).to_string(),
                 ]);

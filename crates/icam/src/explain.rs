@@ -682,13 +682,8 @@ fn make_report(
             name: name.clone(),
             shape: [maps[li].stats.k, maps[li].stats.h, maps[li].stats.w],
             score: scores[li],
-            rank: sel
-                .order
-                .iter()
-                .position(|&o| o == li)
-                .expect("every layer ranked")
-                + 1,
-            selected: sel.selected.contains(&li),
+            rank: sel.rank(li),
+            selected: sel.is_selected(li),
             weight: sel.weights[li],
             dist_per_perturbation: dists[li].clone(),
             stats: maps[li].stats.clone(),

@@ -105,6 +105,22 @@ pub struct Selection {
     pub degenerate: bool,
 }
 
+impl Selection {
+    /// 1-based rank of layer `layer` by score.
+    pub fn rank(&self, layer: usize) -> usize {
+        self.order
+            .iter()
+            .position(|&o| o == layer)
+            .expect("every layer is ranked")
+            + 1
+    }
+
+    /// Whether layer `layer` is among the selected.
+    pub fn is_selected(&self, layer: usize) -> bool {
+        self.selected.contains(&layer)
+    }
+}
+
 /// Eqs. 11–14 (A19): sort descending (ties: lower index first), take the smallest `k` with
 /// `C_k ≥ T·ΣS`, `W_l = S_l / Σ_selected S`. Sums are float64 in sorted order. A non-positive
 /// total selects every layer with equal weights and marks the selection degenerate.
@@ -170,6 +186,10 @@ mod tests {
         assert_eq!(s.order, vec![1, 2, 3, 0]);
         assert_eq!(s.k, 2);
         assert_eq!(s.selected, vec![1, 2]);
+        assert_eq!(
+            (s.rank(1), s.rank(0), s.is_selected(2), s.is_selected(3)),
+            (1, 4, true, false)
+        );
         assert_eq!(s.weights, vec![0.0, 4.0 / 7.0, 3.0 / 7.0, 0.0]);
         assert_eq!((s.c_k, s.c_k_minus_1, s.target), (7.0, 4.0, 7.0));
         assert!(!s.degenerate);
