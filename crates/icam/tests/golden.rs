@@ -50,6 +50,22 @@ fn npy(path: &Path) -> (Vec<usize>, Vec<f64>) {
     (shape, data)
 }
 
+/// The reference's noise and mask files as perturbations.
+fn perturbations(noise: &Path, mask: &Path) -> Perturbations {
+    let (ns, nv) = npy(noise);
+    let (ms, mv) = npy(mask);
+    let source = icam::perturb::PerturbationSource {
+        noise: noise.display().to_string(),
+        mask: mask.display().to_string(),
+    };
+    Perturbations::from_arrays(
+        (&ns, nv.iter().map(|&v| v as f32).collect()),
+        (&ms, mv),
+        source,
+    )
+    .unwrap()
+}
+
 struct Case {
     name: String,
     opts: HashMap<String, String>,
@@ -203,14 +219,7 @@ fn run_case(env: &Env, case: &Case) {
     if method == "icam" {
         let cfg = config(o);
         let fx = env.shared.join("reference");
-        let (ns, nv) = npy(&fx.join(&o["noise"]));
-        let (ms, mv) = npy(&fx.join(&o["mask"]));
-        let p = Perturbations::from_arrays(
-            (&ns, nv.iter().map(|&v| v as f32).collect()),
-            (&ms, mv),
-            icam::perturb::PerturbationSource::both("test"),
-        )
-        .unwrap();
+        let p = perturbations(&fx.join(&o["noise"]), &fx.join(&o["mask"]));
         let layers = model.net.candidate_layers();
         let r = explain_icam(&s, &layers, &cfg, Target::Predicted, &p, &mut |_| {}).unwrap();
         let j = &case.json;
@@ -353,14 +362,7 @@ fn intermediates_of_the_default_f64_run() {
         image: &img,
         normalization: Normalization::ImageNet,
     };
-    let (ns, nv) = npy(&dump.join("noise.npy"));
-    let (ms, mv) = npy(&dump.join("mask.npy"));
-    let p = Perturbations::from_arrays(
-        (&ns, nv.iter().map(|&v| v as f32).collect()),
-        (&ms, mv),
-        icam::perturb::PerturbationSource::both("dump"),
-    )
-    .unwrap();
+    let p = perturbations(&dump.join("noise.npy"), &dump.join("mask.npy"));
     let layers = model.net.candidate_layers();
     let r = explain_icam(
         &s,
@@ -444,14 +446,10 @@ fn one_network_pass_serves_every_bias_variant() {
         normalization: Normalization::ImageNet,
     };
     let fx = shared.join("reference");
-    let (ns, nv) = npy(&fx.join("fixtures/noise_n8_seed0.npy"));
-    let (ms, mv) = npy(&fx.join("fixtures/mask_n8_a0.4_seed0.npy"));
-    let p = Perturbations::from_arrays(
-        (&ns, nv.iter().map(|&v| v as f32).collect()),
-        (&ms, mv),
-        icam::perturb::PerturbationSource::both("t"),
-    )
-    .unwrap();
+    let p = perturbations(
+        &fx.join("fixtures/noise_n8_seed0.npy"),
+        &fx.join("fixtures/mask_n8_a0.4_seed0.npy"),
+    );
     let layers = model.net.candidate_layers();
     let prep = icam::prepare_icam(
         &s,
