@@ -145,7 +145,7 @@ fn measure_one(a: &BenchArgs, index: usize) -> Result<serde_json::Value> {
     let loaded = a.model.load()?;
     let net = loaded.model.net.as_ref();
     let px = match &a.image {
-        Some(p) => loaded.image(p, a.model.no_resize)?.1,
+        Some(p) => (*loaded.open_image(p)?.pixels).clone(),
         None => synthetic(224, 224),
     };
     let prec = a.model.precision();

@@ -49,11 +49,13 @@ use icam_models::Geometry;
 use image::RgbImage;
 use serde_json::{Value, json};
 
-use crate::dataset::{self, Sample, classes_for};
+use icam_app::dataset::{self, Sample, classes_for};
 use crate::explain_cmd::{ColormapArg, IcamArgs};
-use crate::model_args::{Loaded, ModelArgs};
-use crate::neighbours::{self, Embedding, ModelIdentity, TrainSet, fnv1a};
-use crate::output::Outputs;
+use crate::model_args::ModelArgs;
+use icam_app::LoadedModel as Loaded;
+use icam_app::neighbours::{self, Embedding, ModelIdentity, TrainSet};
+use icam_app::seed::fnv1a;
+use icam_app::output::Outputs;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OrderArg {
@@ -286,7 +288,7 @@ fn check(a: &CasesArgs) -> Result<()> {
 pub fn run(a: &CasesArgs) -> Result<()> {
     check(a)?;
     let started = Instant::now();
-    let overrides = crate::dataset::parse_class_map(&a.class_map)?;
+    let overrides = icam_app::dataset::parse_class_map(&a.class_map)?;
     let mut samples = dataset::list(&a.data)?;
     if let Some(l) = a.limit {
         if l == 0 {
@@ -387,7 +389,7 @@ pub fn run(a: &CasesArgs) -> Result<()> {
             .cache
             .clone()
             .unwrap_or_else(|| train.root.join(".icam-cache"));
-        let identity = ModelIdentity::of(&loaded, &layer, a.model.no_resize)?;
+        let identity = ModelIdentity::of(&loaded, &layer)?;
         let pb = bar(0, "training images embedded");
         let e = neighbours::embed(
             train,
@@ -395,7 +397,7 @@ pub fn run(a: &CasesArgs) -> Result<()> {
             &identity,
             &cache_root,
             |p| {
-                let (_, px) = loaded.image(p, a.model.no_resize)?;
+                let px = loaded.open_image(p)?.pixels;
                 Ok(features::pooled_features(
                     net,
                     loaded.normalization,
@@ -403,8 +405,16 @@ pub fn run(a: &CasesArgs) -> Result<()> {
                     &layer,
                 )?)
             },
-            |w| pb.suspend(|| eprintln!("warning: {w}")),
-            &pb,
+            &mut |p| match p {
+                icam_app::Progress::Begin(_, n) => {
+                    pb.set_length(n as u64);
+                    pb.set_position(0);
+                }
+                icam_app::Progress::Item(m) => pb.set_message(m.to_string()),
+                icam_app::Progress::Step => pb.inc(1),
+                icam_app::Progress::Warning(w) => pb.suspend(|| eprintln!("warning: {w}")),
+                _ => {}
+            },
         )?;
         pb.finish_and_clear();
         eprintln!(
@@ -559,7 +569,7 @@ pub fn run(a: &CasesArgs) -> Result<()> {
 
 /// The selection pass for one image: `None` for an unlabelled image.
 fn predict(
-    a: &CasesArgs,
+    _a: &CasesArgs,
     loaded: &Loaded,
     s: &Sample,
     index: usize,
@@ -571,7 +581,7 @@ fn predict(
     };
     let truth = classes_for(label, loaded.labels.as_ref(), overrides);
     let net = loaded.model.net.as_ref();
-    let (_, px) = loaded.image(&s.path, a.model.no_resize)?;
+    let px = loaded.open_image(&s.path)?.pixels;
     let input = loaded.normalization.to_model_input(&px, net.precision());
     let logits = icam_models::logits(net, &input)?.to_f64();
     if logits.iter().any(|v| !v.is_finite()) {
@@ -750,7 +760,8 @@ fn map_json(r: &IcamResult, role: &str, prob: f64, name: Option<&str>) -> Value 
 fn explain_item(ctx: &Ctx, c: &Cand) -> Result<(Value, String)> {
     let (a, loaded) = (ctx.a, ctx.loaded);
     let net = loaded.model.net.as_ref();
-    let (rgb, px) = loaded.image(&c.path, a.model.no_resize)?;
+    let img = loaded.open_image(&c.path)?;
+    let (rgb, px) = (&*img.rgb, &*img.pixels);
     let seed = a.icam.seed ^ fnv1a(c.name.as_bytes());
     let cfg = icam::IcamConfig {
         seed,

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::explain_cmd::{ColormapArg, IcamArgs};
 use crate::model_args::ModelArgs;
-use crate::output::Outputs;
+use icam_app::output::Outputs;
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
@@ -44,7 +44,7 @@ pub fn run(a: &CompareArgs) -> Result<()> {
         Some(c) => Target::Class(loaded.parse_class(c)?),
         None => Target::Predicted,
     };
-    let (_, px) = loaded.image(&a.image, a.model.no_resize)?;
+    let px = loaded.open_image(&a.image)?.pixels;
     let s = Subject {
         net,
         image: &px,

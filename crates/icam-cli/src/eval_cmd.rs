@@ -16,9 +16,10 @@ use icam::{
     Map, Perturbations, Subject, Target, explain_baseline, finish_icam, methods, prepare_icam,
 };
 
-use crate::dataset::{self, Sample, classes_for};
+use icam_app::dataset::{self, Sample, classes_for};
 use crate::explain_cmd::{BiasArg, IcamArgs, MethodArg};
-use crate::model_args::{Loaded, ModelArgs};
+use crate::model_args::ModelArgs;
+use icam_app::LoadedModel as Loaded;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -380,7 +381,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     if a.methods.contains(&MethodArg::Icam) {
         let (md, png) = prominence(&layers_path)?;
         std::fs::write(a.out.join("layer_prominence.md"), &md)?;
-        let mut o = crate::output::Outputs::default();
+        let mut o = icam_app::output::Outputs::default();
         o.png(a.out.join("layer_prominence.png"), &png)?;
         o.commit()?;
         eprintln!(
@@ -429,7 +430,7 @@ fn eval_image(
     overrides: &BTreeMap<String, Vec<usize>>,
 ) -> Result<(Vec<Row>, Vec<Vec<String>>)> {
     let net = loaded.model.net.as_ref();
-    let (_, px) = loaded.image(&s.path, a.model.no_resize)?;
+    let px = loaded.open_image(&s.path)?.pixels;
     let (h, w) = (px.height, px.width);
     let boxes: Vec<Box2> = s
         .boxes

@@ -16,7 +16,7 @@ use icam::{
 use serde_json::{Value, json};
 
 use crate::model_args::ModelArgs;
-use crate::output::{Outputs, read_npy};
+use icam_app::output::{Outputs, read_npy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum MethodArg {
@@ -240,7 +240,8 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
             .collect::<Result<_>>()?
     };
     pb.set_message("reading the image");
-    let (rgb, px) = loaded.image(&a.image, a.model.no_resize)?;
+    let img = loaded.open_image(&a.image)?;
+    let (rgb, px) = (&*img.rgb, &*img.pixels);
     let subject = Subject {
         net,
         image: &px,

@@ -4,13 +4,10 @@
 mod bench_cmd;
 mod cases_cmd;
 mod compare_cmd;
-mod dataset;
 mod eval_cmd;
 mod explain_cmd;
 mod model_args;
 mod model_cmd;
-mod neighbours;
-mod output;
 mod predict_cmd;
 
 use clap::{Parser, Subcommand};

@@ -27,7 +27,7 @@ pub struct PredictArgs {
 pub fn run(a: &PredictArgs) -> Result<()> {
     anyhow::ensure!(a.top_k >= 1, "--top-k must be at least 1");
     let loaded = a.model.load()?;
-    let (_, px) = loaded.image(&a.image, a.model.no_resize)?;
+    let px = loaded.open_image(&a.image)?.pixels;
     let input = loaded
         .normalization
         .to_model_input(&px, a.model.precision());

@@ -1,4 +1,4 @@
-//! Example-based explanation for `icam cases --train DIR` (the paper's Figs. 7 and 9, chosen
+//! Example-based explanation for the cases' training examples (the paper's Figs. 7 and 9, chosen
 //! by hand there): the training images of a class nearest to a test image, by the cosine of
 //! the model's pooled features ([`icam::features`]), with the training set's embeddings cached
 //! so that each training image is embedded once.
@@ -37,18 +37,13 @@ use std::time::UNIX_EPOCH;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::model_args::Loaded;
+use crate::model::LoadedModel;
 use crate::output::{npy_bytes, read_npy};
+use crate::progress::{Phase, Progress};
+use crate::seed::fnv1a;
 
 const FORMAT: &str = "icam-features/1";
 const IMAGE_EXT: [&str; 5] = ["jpg", "jpeg", "png", "JPEG", "JPG"];
-
-/// FNV-1a 64 of bytes.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    })
-}
 
 fn mtime_ns(meta: &std::fs::Metadata) -> u64 {
     meta.modified()
@@ -73,7 +68,7 @@ pub struct ModelIdentity {
 }
 
 impl ModelIdentity {
-    pub fn of(loaded: &Loaded, layer: &str, no_resize: bool) -> Result<Self> {
+    pub fn of(loaded: &LoadedModel, layer: &str) -> Result<Self> {
         let w = std::fs::canonicalize(&loaded.weights)
             .with_context(|| format!("reading {}", loaded.weights.display()))?;
         let meta = std::fs::metadata(&w).with_context(|| format!("reading {}", w.display()))?;
@@ -86,7 +81,7 @@ impl ModelIdentity {
             arch: net.arch().into(),
             layer: layer.into(),
             normalize: loaded.normalization.name().into(),
-            no_resize,
+            no_resize: loaded.no_resize,
             dtype: net.precision().name().into(),
         })
     }
@@ -134,7 +129,7 @@ pub struct TrainSet {
 impl TrainSet {
     /// List the class folders of `root` and resolve their names (an unknown name is an
     /// error: a typo would silently drop a class).
-    pub fn open(root: &Path, loaded: &Loaded) -> Result<Self> {
+    pub fn open(root: &Path, loaded: &LoadedModel) -> Result<Self> {
         if !root.is_dir() {
             bail!("--train {}: not a folder", root.display());
         }
@@ -218,15 +213,15 @@ struct Planned {
 }
 
 /// Embed the training images of `classes` (those the training folder has), from the cache
-/// where valid. `compute` returns one image's pooled features.
+/// where valid. `compute` returns one image's pooled features; the images computed are the
+/// items of [`Phase::Embed`], failures are warnings.
 pub fn embed(
     train: &TrainSet,
     classes: &BTreeSet<usize>,
     identity: &ModelIdentity,
     cache_root: &Path,
     mut compute: impl FnMut(&Path) -> Result<Vec<f64>>,
-    mut warn: impl FnMut(String),
-    pb: &indicatif::ProgressBar,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Embedding> {
     let cache_dir = cache_root.join(identity.folder());
     let identity_ok = std::fs::read_to_string(cache_dir.join("model.json"))
@@ -271,9 +266,9 @@ pub fn embed(
                 match load_class(&cache_dir, folder) {
                     Ok(v) => v,
                     Err(e) => {
-                        warn(format!(
+                        progress(Progress::Warning(&format!(
                             "feature cache of `{folder}` unreadable ({e:#}); recomputing it"
-                        ));
+                        )));
                         None
                     }
                 }
@@ -301,8 +296,7 @@ pub fn embed(
         .iter()
         .map(|p| p.rows.iter().filter(|r| r.is_none()).count())
         .sum();
-    pb.set_length(todo as u64);
-    pb.set_position(0);
+    progress(Progress::Begin(Phase::Embed, todo));
     let mut out = Embedding {
         cache_dir: cache_dir.clone(),
         ..Default::default()
@@ -312,10 +306,10 @@ pub fn embed(
         && (todo > 0 || !identity_ok)
         && let Err(e) = write_identity(&cache_dir, identity)
     {
-        warn(format!(
+        progress(Progress::Warning(&format!(
             "cannot write the feature cache in {} ({e:#}); the training images will be embedded again next time (use --cache DIR)",
             cache_root.display()
-        ));
+        )));
         cache_ok = false;
     }
     for plan in plans {
@@ -328,9 +322,9 @@ pub fn embed(
                     f
                 }
                 None => {
-                    pb.set_message(format!("{}/{}", plan.folder, img.file));
+                    progress(Progress::Item(&format!("{}/{}", plan.folder, img.file)));
                     let r = compute(path);
-                    pb.inc(1);
+                    progress(Progress::Step);
                     match r {
                         Ok(f) => {
                             out.embedded += 1;
@@ -338,7 +332,7 @@ pub fn embed(
                         }
                         Err(e) => {
                             out.failed += 1;
-                            warn(format!("{}: {e:#}; skipped", path.display()));
+                            progress(Progress::Warning(&format!("{}: {e:#}; skipped", path.display())));
                             continue;
                         }
                     }
@@ -365,16 +359,17 @@ pub fn embed(
             match write_class(&cache_dir, &plan.folder, &kept, &examples) {
                 Ok(()) => out.written += 1,
                 Err(e) => {
-                    warn(format!(
+                    progress(Progress::Warning(&format!(
                         "cannot write the feature cache of `{}` ({e:#})",
                         plan.folder
-                    ));
+                    )));
                     cache_ok = false;
                 }
             }
         }
         out.by_class.entry(plan.class).or_default().extend(examples);
     }
+    progress(Progress::End(Phase::Embed));
     Ok(out)
 }
 
