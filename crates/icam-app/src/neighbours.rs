@@ -43,7 +43,6 @@ use crate::progress::{Phase, Progress};
 use crate::seed::fnv1a;
 
 const FORMAT: &str = "icam-features/1";
-const IMAGE_EXT: [&str; 5] = ["jpg", "jpeg", "png", "JPEG", "JPG"];
 
 fn mtime_ns(meta: &std::fs::Metadata) -> u64 {
     meta.modified()
@@ -238,9 +237,7 @@ pub fn embed(
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     p.is_file()
-                        && p.extension()
-                            .and_then(|e| e.to_str())
-                            .is_some_and(|e| IMAGE_EXT.contains(&e))
+                        && crate::dataset::is_image(p)
                         && !p
                             .file_name()
                             .is_some_and(|n| n.to_string_lossy().starts_with('.'))
@@ -332,7 +329,10 @@ pub fn embed(
                         }
                         Err(e) => {
                             out.failed += 1;
-                            progress(Progress::Warning(&format!("{}: {e:#}; skipped", path.display())));
+                            progress(Progress::Warning(&format!(
+                                "{}: {e:#}; skipped",
+                                path.display()
+                            )));
                             continue;
                         }
                     }

@@ -49,13 +49,13 @@ use icam_models::Geometry;
 use image::RgbImage;
 use serde_json::{Value, json};
 
-use icam_app::dataset::{self, Sample, classes_for};
 use crate::explain_cmd::{ColormapArg, IcamArgs};
 use crate::model_args::ModelArgs;
 use icam_app::LoadedModel as Loaded;
+use icam_app::dataset::{self, Sample, classes_for};
 use icam_app::neighbours::{self, Embedding, ModelIdentity, TrainSet};
-use icam_app::seed::fnv1a;
 use icam_app::output::Outputs;
+use icam_app::seed::fnv1a;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OrderArg {

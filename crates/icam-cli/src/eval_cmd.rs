@@ -16,10 +16,10 @@ use icam::{
     Map, Perturbations, Subject, Target, explain_baseline, finish_icam, methods, prepare_icam,
 };
 
-use icam_app::dataset::{self, Sample, classes_for};
 use crate::explain_cmd::{BiasArg, IcamArgs, MethodArg};
 use crate::model_args::ModelArgs;
 use icam_app::LoadedModel as Loaded;
+use icam_app::dataset::{self, Sample, classes_for};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
