@@ -7,13 +7,17 @@
 //! or terminals: long calls report through [`progress::Progress`] callbacks, and errors are
 //! `anyhow` chains whose one-line rendering (`{:#}`) is what the user sees.
 
+pub mod compare;
 pub mod dataset;
+pub mod error;
+pub mod explanation;
 pub mod model;
 pub mod neighbours;
 pub mod output;
 pub mod progress;
 pub mod seed;
 
+pub use explanation::{ExplainRequest, Explainer, Explanation, explain};
 pub use model::{InputImage, LoadedModel, ModelSpec, Prediction};
 pub use output::Outputs;
 pub use progress::{Phase, Progress};

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::error::{InvalidOption, invalid};
 use anyhow::{Context, Result, bail};
 use icam::Subject;
 use icam::similarity::log_softmax;
@@ -184,16 +185,20 @@ impl LoadedModel {
     pub fn parse_class(&self, spec: &str) -> Result<usize> {
         let n = self.net().num_classes();
         let c = match &self.labels {
-            Some(l) => l.parse(spec).map_err(anyhow::Error::msg)?,
+            Some(l) => l
+                .parse(spec)
+                .map_err(|m| anyhow::Error::new(InvalidOption(m)))?,
             None => spec.trim().parse::<usize>().with_context(|| {
-                format!("--class `{spec}`: this model has no class names; give an index")
+                InvalidOption(format!(
+                    "--class `{spec}`: this model has no class names; give an index"
+                ))
             })?,
         };
         if c >= n {
-            bail!(
+            return Err(invalid!(
                 "class {c} is out of range: the model has {n} classes (0..{})",
                 n - 1
-            );
+            ));
         }
         Ok(c)
     }
@@ -217,7 +222,7 @@ impl LoadedModel {
     /// The `top_k` most probable classes, most probable first (ties: lower index first).
     pub fn predict(&self, image: &InputImage, top_k: usize) -> Result<Vec<Prediction>> {
         if top_k == 0 {
-            bail!("--top-k must be at least 1");
+            return Err(invalid!("--top-k must be at least 1"));
         }
         let logits = self.finite_logits(&image.pixels)?;
         Ok(top_classes(&logits, top_k)

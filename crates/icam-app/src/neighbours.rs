@@ -37,6 +37,7 @@ use std::time::UNIX_EPOCH;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{NotFound, invalid};
 use crate::model::LoadedModel;
 use crate::output::{npy_bytes, read_npy};
 use crate::progress::{Phase, Progress};
@@ -130,7 +131,10 @@ impl TrainSet {
     /// error: a typo would silently drop a class).
     pub fn open(root: &Path, loaded: &LoadedModel) -> Result<Self> {
         if !root.is_dir() {
-            bail!("--train {}: not a folder", root.display());
+            return Err(anyhow::Error::new(NotFound(format!(
+                "--train {}: not a folder",
+                root.display()
+            ))));
         }
         let mut folders: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         let mut names: Vec<String> = Vec::new();
@@ -153,10 +157,10 @@ impl TrainSet {
             folders.entry(c).or_default().push(name);
         }
         if folders.is_empty() {
-            bail!(
+            return Err(invalid!(
                 "--train {}: no class sub-folders (expected DIR/<class>/<image>)",
                 root.display()
-            );
+            ));
         }
         Ok(Self {
             root: root.to_path_buf(),

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use icam::{IcamConfig, Perturbations, Subject, Target, explain_baseline, explain_icam, methods};
-use icam_models::{HostTensor, Objective, PixelImage, trace};
+use icam_models::{HostTensor, Objective, trace};
 use serde_json::json;
 
 use crate::model_args::ModelArgs;
@@ -59,17 +59,6 @@ fn measure(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, Op
     }
     times.sort_by(f64::total_cmp);
     Ok((times[times.len() / 2], peak_rss()))
-}
-
-fn synthetic(h: usize, w: usize) -> PixelImage {
-    let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-        image::Rgb([
-            (x as usize * 255 / w) as u8,
-            (y as usize * 255 / h) as u8,
-            ((x + y) % 256) as u8,
-        ])
-    });
-    PixelImage::from_rgb(&img)
 }
 
 /// Run every measurement in a child process of its own (fresh allocator, honest peak RSS),
@@ -146,7 +135,7 @@ fn measure_one(a: &BenchArgs, index: usize) -> Result<serde_json::Value> {
     let net = loaded.model.net.as_ref();
     let px = match &a.image {
         Some(p) => (*loaded.open_image(p)?.pixels).clone(),
-        None => synthetic(224, 224),
+        None => icam_app::model::synthetic_image(224, 224),
     };
     let prec = a.model.precision();
     let one = loaded.normalization.to_model_input(&px, prec);

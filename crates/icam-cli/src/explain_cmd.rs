@@ -1,22 +1,20 @@
 //! `icam explain`: heatmap.npy, overlay.png, layers.png and report.json for one image.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use icam::config::{IcamConfig, ScoreTarget, Space};
 use icam::fusion::LayerPost;
 use icam::methods::icam::{Bias, BiasPool, BiasSc, ChannelBiasForm, SmoothFn};
-use icam::render::{Colormap, Panel, input_picture, layer_grid, overlay};
+use icam::render::Colormap;
 use icam::scoring::{ScoreMode, ScoreNormalize};
-use icam::{
-    Map, Perturbations, Stage, Subject, Target, Upsample, explain_baseline, explain_icam, methods,
-};
-use serde_json::{Value, json};
+use icam::{Stage, Upsample};
+use icam_app::Outputs;
+use icam_app::explanation::{self, Event, ExplainRequest, Explainer, NoiseMask};
 
 use crate::model_args::ModelArgs;
-use icam_app::output::{Outputs, read_npy};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum MethodArg {
@@ -128,11 +126,18 @@ value_enum!(ColormapArg => Colormap { Inferno => Colormap::Inferno, Viridis => C
 impl IcamArgs {
     /// Options of the Grad-CAM family, checked before any work.
     pub fn validate_baseline(&self) -> anyhow::Result<()> {
-        let e = self.gradcampp_eps;
-        if !(e.is_finite() && e >= 0.0) {
-            anyhow::bail!("--gradcampp-eps must be finite and >= 0, got {e}");
+        explanation::check_gradcampp_eps(self.gradcampp_eps)
+    }
+
+    /// `--noise`/`--mask`, when given.
+    pub fn noise_mask(&self) -> Option<NoiseMask> {
+        match (&self.noise, &self.mask) {
+            (Some(noise), Some(mask)) => Some(NoiseMask {
+                noise: noise.clone(),
+                mask: mask.clone(),
+            }),
+            _ => None,
         }
-        Ok(())
     }
 
     pub fn config(&self) -> IcamConfig {
@@ -189,6 +194,21 @@ pub struct ExplainArgs {
     pub icam: IcamArgs,
 }
 
+impl ExplainArgs {
+    /// The library's request for these flags.
+    pub fn request(&self) -> ExplainRequest {
+        ExplainRequest {
+            method: self.method.name().into(),
+            classes: self.classes.clone(),
+            layers: self.layers.clone(),
+            config: self.icam.config(),
+            gradcampp_eps: self.icam.gradcampp_eps,
+            noise_mask: self.icam.noise_mask(),
+            colormap: self.colormap.into(),
+        }
+    }
+}
+
 fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
@@ -204,14 +224,10 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
 
 pub fn run(a: &ExplainArgs) -> Result<()> {
     // Everything that can be checked is checked before the model is loaded.
-    let cfg = a.icam.config();
-    if a.method == MethodArg::Icam {
-        cfg.validate()?;
-    } else {
-        a.icam.validate_baseline()?;
-        if a.dump_intermediates.is_some() {
-            bail!("--dump-intermediates is only for --method icam");
-        }
+    let req = a.request();
+    req.validate()?;
+    if a.method != MethodArg::Icam && a.dump_intermediates.is_some() {
+        bail!("--dump-intermediates is only for --method icam");
     }
     if !a.image.is_file() {
         bail!("image not found: {}", a.image.display());
@@ -220,298 +236,49 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
     let pb = progress_bar(false);
     pb.set_message("loading the model");
     let loaded = a.model.load()?;
-    let net = loaded.model.net.as_ref();
-    let layers: Vec<String> = if !a.layers.is_empty() {
-        a.layers.clone()
-    } else if a.method == MethodArg::Icam {
-        net.candidate_layers()
-    } else {
-        vec![net.baseline_layer()]
-    };
-    for l in &layers {
-        net.resolve_layer(l)?;
-    }
-    let targets: Vec<Target> = if a.classes.is_empty() {
-        vec![Target::Predicted]
-    } else {
-        a.classes
-            .iter()
-            .map(|c| loaded.parse_class(c).map(Target::Class))
-            .collect::<Result<_>>()?
-    };
+    let explainer = Explainer::new(&loaded, req)?;
     pb.set_message("reading the image");
-    let img = loaded.open_image(&a.image)?;
-    let (rgb, px) = (&*img.rgb, &*img.pixels);
-    let subject = Subject {
-        net,
-        image: &px,
-        normalization: loaded.normalization,
-    };
-    let cmap: Colormap = a.colormap.into();
-    let pictures = Pictures {
-        rgb: &rgb,
-        px: &px,
-        input: input_picture(&px),
-        cmap,
-    };
+    let image = loaded.open_image(&a.image)?;
+    let n_images = a.icam.n + 2;
+    let icam = a.method == MethodArg::Icam;
+    let explanations = explainer.explain(&image, &mut |e| match e {
+        Event::Stage(s) => pb.set_message(match s {
+            Stage::Network if icam => format!("forward and backward pass ({n_images} images)"),
+            Stage::Network => "forward and backward pass".into(),
+            Stage::Weights => "perturbation weights (Eqs. 5-10)".into(),
+            Stage::Scores => "layer scores (Eq. 3)".into(),
+            Stage::Maps => "layer maps and fusion (Eqs. 20-31)".into(),
+        }),
+        Event::Warning(w) => pb.suspend(|| eprintln!("warning: {w}")),
+    })?;
     let mut out = Outputs::default();
-    let multi = targets.len() > 1;
-    let mut summary = Vec::new();
-
-    let common = |class: usize| {
-        json!({
-            "image": a.image.display().to_string(),
-            "weights_file": loaded.weights.display().to_string(),
-            "arch": net.arch(),
-            "normalize": loaded.normalization.name(),
-            "no_resize": a.model.no_resize,
-            "geometry": px.geometry,
-            "class_name": loaded.labels.as_ref().and_then(|l| l.name(class)),
-            "wnid": loaded.labels.as_ref().and_then(|l| l.wnid(class)),
-            "icam_version": env!("CARGO_PKG_VERSION"),
-        })
-    };
-
-    if a.method == MethodArg::Icam {
-        let pert = perturbations(&a.icam, &cfg, px.height, px.width)?;
-        for &t in &targets {
-            let mut on_stage = |s: Stage| {
-                pb.set_message(match s {
-                    Stage::Network => format!("forward and backward pass ({} images)", cfg.n + 2),
-                    Stage::Weights => "perturbation weights (Eqs. 5-10)".into(),
-                    Stage::Scores => "layer scores (Eq. 3)".into(),
-                    Stage::Maps => "layer maps and fusion (Eqs. 20-31)".into(),
-                })
-            };
-            let r = explain_icam(&subject, &layers, &cfg, t, &pert, &mut on_stage)?;
-            let c = r.report.target_class;
-            let dir = if multi {
-                a.out.join(format!("class-{c}"))
-            } else {
-                a.out.clone()
-            };
-            let mut panels: Vec<Panel> = r
-                .report
-                .layers
-                .iter()
-                .zip(&r.layer_maps)
-                .map(|(l, m)| Panel {
-                    map: m.full(),
-                    lines: vec![
-                        l.name.clone(),
-                        format!("S={:.4} #{}", l.score, l.rank),
-                        format!(
-                            "W={:.3} {}",
-                            l.weight,
-                            if l.selected { "selected" } else { "-" }
-                        ),
-                    ],
-                    frame: if l.selected {
-                        [40, 170, 70]
-                    } else {
-                        [90, 90, 90]
-                    },
-                })
-                .collect();
-            panels.push(Panel {
-                map: r.heat.clone(),
-                lines: vec![
-                    "I-CAM (fused)".into(),
-                    loaded.describe(c),
-                    format!("p={:.3}", r.report.prob_c),
-                ],
-                frame: [230, 200, 40],
-            });
-            let mut report = serde_json::to_value(&r.report)?;
-            merge(&mut report, common(c));
-            pictures.write(&mut out, &dir, &r.heat, &panels, &report)?;
-            if let Some(d) = &a.dump_intermediates {
-                let d = if multi {
-                    d.join(format!("class-{c}"))
-                } else {
-                    d.clone()
-                };
-                dump(&mut out, &d, &r, &layers)?;
-            }
-            for w in &r.report.warnings {
-                pb.suspend(|| eprintln!("warning: {w}"));
-            }
-            summary.push(format!(
+    let dirs = explanation::stage_all(
+        &explanations,
+        &mut out,
+        &a.out,
+        a.dump_intermediates.as_deref(),
+    )?;
+    pb.set_message("writing");
+    out.commit()?;
+    pb.finish_and_clear();
+    for (e, dir) in explanations.iter().zip(&dirs) {
+        match e.icam() {
+            Some(r) => println!(
                 "{}: {} p={:.3}; selected {}/{} layers{}",
                 dir.display(),
-                loaded.describe(c),
-                r.report.prob_c,
+                e.class_label,
+                e.prob,
                 r.report.selected_layers.len(),
-                layers.len(),
+                explainer.layers().len(),
                 if r.report.selection.degenerate {
                     " (degenerate: equal weights)"
                 } else {
                     ""
                 }
-            ));
+            ),
+            None => println!("{}: {} p={:.3}", dir.display(), e.class_label, e.prob),
         }
-    } else {
-        pb.set_message("forward and backward pass");
-        let m = methods::baseline(a.method.name(), a.icam.gradcampp_eps).expect("baseline method");
-        let results = explain_baseline(
-            &subject,
-            m.as_ref(),
-            &layers,
-            &targets,
-            a.icam.gradcampp_eps,
-        )?;
-        for r in results {
-            let c = r.target_class;
-            let dir = if multi {
-                a.out.join(format!("class-{c}"))
-            } else {
-                a.out.clone()
-            };
-            let mut panels: Vec<Panel> = layers
-                .iter()
-                .zip(&r.layer_cams)
-                .map(|(l, m)| Panel {
-                    map: m.clone(),
-                    lines: vec![l.clone()],
-                    frame: [90, 90, 90],
-                })
-                .collect();
-            panels.push(Panel {
-                map: r.heat.clone(),
-                lines: vec![
-                    a.method.name().into(),
-                    loaded.describe(c),
-                    format!("p={:.3}", r.prob_c),
-                ],
-                frame: [230, 200, 40],
-            });
-            let mut report = serde_json::to_value(&r)?;
-            merge(&mut report, common(c));
-            pictures.write(&mut out, &dir, &r.heat, &panels, &report)?;
-            summary.push(format!(
-                "{}: {} p={:.3}",
-                dir.display(),
-                loaded.describe(c),
-                r.prob_c
-            ));
-        }
-    }
-    pb.set_message("writing");
-    out.commit()?;
-    pb.finish_and_clear();
-    for s in summary {
-        println!("{s}");
     }
     eprintln!("done in {:.1} s", started.elapsed().as_secs_f64());
-    Ok(())
-}
-
-/// What every explanation writes: heatmap.npy, overlay.png, layers.png, report.json.
-struct Pictures<'a> {
-    rgb: &'a image::RgbImage,
-    px: &'a icam_models::PixelImage,
-    input: image::RgbImage,
-    cmap: Colormap,
-}
-
-impl Pictures<'_> {
-    fn write(
-        &self,
-        out: &mut Outputs,
-        dir: &Path,
-        heat: &Map,
-        panels: &[Panel],
-        report: &Value,
-    ) -> Result<()> {
-        out.npy_f32(
-            dir.join("heatmap.npy"),
-            &[self.px.height, self.px.width],
-            &heat.data,
-        )?;
-        out.png(
-            dir.join("overlay.png"),
-            &overlay(self.rgb, &self.px.geometry, heat, self.cmap, 0.5),
-        )?;
-        out.png(
-            dir.join("layers.png"),
-            &layer_grid(&self.input, panels, 6, self.cmap),
-        )?;
-        out.json(dir.join("report.json"), report)
-    }
-}
-
-fn merge(report: &mut Value, extra: Value) {
-    if let (Value::Object(r), Value::Object(e)) = (report, extra) {
-        for (k, v) in e {
-            r.insert(k, v);
-        }
-    }
-}
-
-fn perturbations(a: &IcamArgs, cfg: &IcamConfig, h: usize, w: usize) -> Result<Perturbations> {
-    match (&a.noise, &a.mask) {
-        (Some(n), Some(m)) => {
-            let (ns, nv) = read_npy(n)?;
-            let (ms, mv) = read_npy(m)?;
-            let p = Perturbations::from_arrays(
-                (&ns, nv.into_iter().map(|v| v as f32).collect()),
-                (&ms, mv),
-                icam::perturb::PerturbationSource {
-                    noise: n.display().to_string(),
-                    mask: m.display().to_string(),
-                },
-            )
-            .with_context(|| format!("loading {} and {}", n.display(), m.display()))?;
-            if (p.n, p.h, p.w) != (cfg.n, h, w) {
-                bail!(
-                    "the noise/mask files hold {} perturbations of {}×{}, but the run needs {} of {}×{} (--n, image size)",
-                    p.n,
-                    p.w,
-                    p.h,
-                    cfg.n,
-                    w,
-                    h
-                );
-            }
-            Ok(p)
-        }
-        _ => Ok(Perturbations::generate(cfg.n, h, w, cfg.alpha, cfg.seed)),
-    }
-}
-
-fn dump(out: &mut Outputs, dir: &Path, r: &icam::IcamResult, layers: &[String]) -> Result<()> {
-    let im = &r.intermediates;
-    let classes = im.logits[0].len();
-    out.npy_f64(
-        dir.join("logits.npy"),
-        &[im.logits.len(), classes],
-        &im.logits.concat(),
-    )?;
-    let m = &im.input_grad_map;
-    out.npy_f64(dir.join("input_grad_map.npy"), &[m.h, m.w], &m.data)?;
-    for (li, l) in layers.iter().enumerate() {
-        let phis = &im.phi_norm[li];
-        let (h, w) = (phis[0].h, phis[0].w);
-        let flat: Vec<f64> = phis.iter().flat_map(|p| p.data.iter().copied()).collect();
-        out.npy_f64(
-            dir.join(format!("phi_norm_{l}.npy")),
-            &[phis.len(), h, w],
-            &flat,
-        )?;
-        let lm = &r.layer_maps[li];
-        let full: Map = lm.full();
-        out.npy_f64(
-            dir.join(format!("cam_{l}.npy")),
-            &[full.h, full.w],
-            &full.data,
-        )?;
-        let b = lm.bias_full();
-        out.npy_f64(dir.join(format!("bias_{l}.npy")), &[b.h, b.w], &b.data)?;
-    }
-    out.npy_f64(
-        dir.join("fused.npy"),
-        &[im.fused.h, im.fused.w],
-        &im.fused.data,
-    )?;
     Ok(())
 }

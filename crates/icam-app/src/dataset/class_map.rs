@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use icam_models::labels::Labels;
 
+use crate::error::InvalidOption;
+
 /// Annotation names mapped to class indices by the user (`--class-map NAME=C1,C2`).
 pub type ClassMap = BTreeMap<String, Vec<usize>>;
 
@@ -40,12 +42,14 @@ pub fn parse_class_map(specs: &[String]) -> Result<ClassMap> {
     for m in specs {
         let (name, cs) = m
             .split_once('=')
-            .with_context(|| format!("--class-map `{m}`: expected NAME=C1,C2"))?;
+            .with_context(|| InvalidOption(format!("--class-map `{m}`: expected NAME=C1,C2")))?;
         let cs = cs
             .split(',')
             .map(|c| c.trim().parse::<usize>())
             .collect::<std::result::Result<Vec<_>, _>>()
-            .with_context(|| format!("--class-map `{m}`: classes must be indices"))?;
+            .with_context(|| {
+                InvalidOption(format!("--class-map `{m}`: classes must be indices"))
+            })?;
         overrides.insert(name.to_string(), cs);
     }
     Ok(overrides)

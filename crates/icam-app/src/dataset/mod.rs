@@ -9,6 +9,7 @@ mod voc;
 
 use std::path::{Path, PathBuf};
 
+use crate::error::NotFound;
 use anyhow::{Context, Result, bail};
 
 pub use self::csv::read_csv;
@@ -44,6 +45,20 @@ pub fn is_image(p: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXT.contains(&e))
 }
 
+/// The name of an image of the dataset `root` (a folder or a CSV file): its path relative to
+/// the dataset's folder, as rows and seeds know it.
+pub fn image_name(root: &Path, path: &Path) -> String {
+    let base = if root.is_file() {
+        root.parent().unwrap_or(Path::new(""))
+    } else {
+        root
+    };
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 fn sorted_files(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading folder {}", dir.display()))?
@@ -60,7 +75,10 @@ pub fn list(data: &Path) -> Result<Vec<Sample>> {
         return read_csv(data);
     }
     if !data.is_dir() {
-        bail!("dataset not found: {}", data.display());
+        return Err(anyhow::Error::new(NotFound(format!(
+            "dataset not found: {}",
+            data.display()
+        ))));
     }
     let ann = data.join("Annotations");
     let img_dir = data.join("JPEGImages");
