@@ -10,6 +10,7 @@
 pub mod compare;
 pub mod dataset;
 pub mod error;
+pub mod eval;
 pub mod explanation;
 pub mod model;
 pub mod neighbours;

@@ -1,0 +1,327 @@
+//! Evaluation of methods on a dataset: every method on every image, streamed (one image in
+//! memory at a time), resumable (an interrupted run continues where it stopped, and the
+//! resumed `per_image.csv` is byte-identical to an uninterrupted one), shardable (image `k`
+//! belongs to shard `k mod N`; per-image seeds do not depend on shards); then a summary
+//! (mean ± standard error per method and metric) and, for I-CAM, the layer prominence.
+//!
+//! Files in the output folder: `per_image.csv`, `icam_layers.csv`, `timings.csv`,
+//! `summary.md`, `summary.csv`, and with I-CAM `layer_prominence.md`/`.png`.
+
+mod image;
+mod prominence;
+mod rows;
+mod summary;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use icam::IcamConfig;
+use icam::evaluate::{EvalOptions, MapMetrics};
+use icam::methods::icam::Bias;
+use icam::metrics::{CurveOptions, RoadOptions};
+
+pub use prominence::prominence;
+pub use summary::summarize;
+
+use crate::dataset::{self, Sample};
+use crate::error::{InvalidOption, invalid};
+use crate::explanation::{check_gradcampp_eps, method};
+use crate::model::LoadedModel;
+use crate::output::Outputs;
+use crate::progress::{Phase, Progress};
+use rows::{LAYER_HEADER, Row, csv_line, header, keep_rows, resume};
+
+/// The metrics an evaluation can compute.
+pub const METRICS: [&str; 5] = ["localisation", "drop", "deletion", "insertion", "road"];
+
+/// What to evaluate: the options of `icam eval`, as plain values.
+#[derive(Clone, Debug)]
+pub struct EvalRequest {
+    /// A VOC folder, a folder of images, or a CSV (see [`dataset::list`]).
+    pub data: PathBuf,
+    /// Methods by name (`icam`, `gradcam`, ...).
+    pub methods: Vec<String>,
+    /// I-CAM's bias variants, all from one network pass.
+    pub biases: Vec<Bias>,
+    /// The output folder.
+    pub out: PathBuf,
+    /// Only the first N images (after sharding).
+    pub limit: Option<usize>,
+    /// Shard `(i, N)`: the images whose index is `i` mod `N`.
+    pub shard: Option<(usize, usize)>,
+    /// Localisation thresholds (fractions of the map maximum).
+    pub thresholds: Vec<f64>,
+    /// Metrics, among [`METRICS`].
+    pub metrics: Vec<String>,
+    /// Steps of the deletion/insertion curves.
+    pub curve_steps: usize,
+    /// Annotation names mapped to classes, `NAME=C1,C2` each.
+    pub class_map: Vec<String>,
+    /// Start afresh instead of resuming from an existing `per_image.csv`.
+    pub restart: bool,
+    /// I-CAM's options; its seed is combined with each image's name.
+    pub config: IcamConfig,
+    pub gradcampp_eps: f64,
+}
+
+impl Default for EvalRequest {
+    fn default() -> Self {
+        Self {
+            data: PathBuf::new(),
+            methods: ["icam", "gradcam", "gradcampp", "layercam"]
+                .map(String::from)
+                .into(),
+            biases: vec![Bias::Channel],
+            out: "icam-eval".into(),
+            limit: None,
+            shard: None,
+            thresholds: vec![0.2, 0.5],
+            metrics: ["localisation", "drop", "deletion", "insertion"]
+                .map(String::from)
+                .into(),
+            curve_steps: 20,
+            class_map: vec![],
+            restart: false,
+            config: IcamConfig::default(),
+            gradcampp_eps: 0.0,
+        }
+    }
+}
+
+/// Parse a shard `i/N`.
+pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
+    let (i, n) = s
+        .split_once('/')
+        .with_context(|| InvalidOption(format!("--shard `{s}`: expected i/N")))?;
+    let num = |x: &str| x.trim().parse::<usize>().map_err(|e| invalid!("{e}"));
+    let (i, n) = (num(i)?, num(n)?);
+    if n == 0 || i >= n {
+        return Err(invalid!("--shard {s}: need 0 <= i < N"));
+    }
+    Ok((i, n))
+}
+
+/// The method column of an I-CAM bias variant: `icam-channel`, `icam-spatial`, `icam-none`.
+pub fn icam_variant(bias: Bias) -> String {
+    format!("icam-{}", format!("{bias:?}").to_lowercase())
+}
+
+/// A checked request and the images it covers (listed, not decoded).
+pub struct EvalPlan {
+    pub request: EvalRequest,
+    /// The images of this run (after sharding and the limit).
+    pub samples: Vec<Sample>,
+    class_map: dataset::ClassMap,
+}
+
+/// What an evaluation did.
+#[derive(Clone, Debug)]
+pub struct EvalOutcome {
+    /// `summary.md`'s table.
+    pub summary_md: String,
+    /// `layer_prominence.md`, when I-CAM was evaluated.
+    pub prominence: Option<PathBuf>,
+    /// Images evaluated by this run (not resumed).
+    pub evaluated: usize,
+    /// Seconds of the image loop.
+    pub seconds: f64,
+    /// `per_image.csv`.
+    pub per_image: PathBuf,
+}
+
+impl EvalPlan {
+    /// Check the request and list its images.
+    pub fn new(request: EvalRequest) -> Result<Self> {
+        let r = &request;
+        r.config.validate()?;
+        check_gradcampp_eps(r.gradcampp_eps)?;
+        for m in &r.methods {
+            method(m, r.gradcampp_eps)?;
+        }
+        if let Some((i, n)) = r.shard
+            && (n == 0 || i >= n)
+        {
+            return Err(invalid!("--shard {i}/{n}: need 0 <= i < N"));
+        }
+        if r.thresholds.iter().any(|t| !(0.0..1.0).contains(t)) {
+            return Err(invalid!("--thresholds must lie in [0, 1)"));
+        }
+        if let Some(m) = r.metrics.iter().find(|m| !METRICS.contains(&m.as_str())) {
+            return Err(invalid!(
+                "unknown metric `{m}`; known: {}",
+                METRICS.join(", ")
+            ));
+        }
+        let class_map = dataset::parse_class_map(&r.class_map)?;
+        let mut samples = dataset::list(&r.data)?;
+        if let Some((i, n)) = r.shard {
+            samples = samples
+                .into_iter()
+                .enumerate()
+                .filter(|(k, _)| k % n == i)
+                .map(|(_, s)| s)
+                .collect();
+        }
+        if let Some(l) = r.limit {
+            samples.truncate(l);
+        }
+        Ok(Self {
+            request,
+            samples,
+            class_map,
+        })
+    }
+
+    /// The method column of every row an image gets, in order.
+    pub fn method_names(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for m in &self.request.methods {
+            if m == "icam" {
+                v.extend(self.request.biases.iter().map(|&b| icam_variant(b)));
+            } else {
+                v.push(m.clone());
+            }
+        }
+        v
+    }
+
+    fn options(&self) -> EvalOptions {
+        let a = &self.request;
+        let metrics = |m: &str| a.metrics.iter().any(|x| x == m);
+        let curve = |o: CurveOptions| CurveOptions {
+            steps: a.curve_steps.max(1),
+            ..o
+        };
+        EvalOptions {
+            thresholds: a.thresholds.clone(),
+            deletion: metrics("deletion").then(|| curve(CurveOptions::deletion())),
+            insertion: metrics("insertion").then(|| curve(CurveOptions::insertion())),
+            confidence: metrics("drop"),
+            road: metrics("road")
+                .then(|| (vec![10.0, 30.0, 50.0, 70.0, 90.0], RoadOptions::default())),
+        }
+    }
+
+    /// Evaluate every image not done yet with `model`, appending to `per_image.csv` image by
+    /// image ([`Phase::Evaluate`]; an image that fails is a row with its error and a
+    /// warning), then write the summary and the layer prominence.
+    pub fn run(
+        &self,
+        model: &LoadedModel,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<EvalOutcome> {
+        let a = &self.request;
+        let samples = &self.samples;
+        let method_names = self.method_names();
+        let opts = self.options();
+        let header = header(&a.thresholds);
+        std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+        let csv_path = a.out.join("per_image.csv");
+        let layers_path = a.out.join("icam_layers.csv");
+        let done = if csv_path.exists() && !a.restart {
+            resume(&csv_path, &header, &method_names)?
+        } else {
+            BTreeSet::new()
+        };
+        if done.is_empty() {
+            std::fs::write(&csv_path, csv_line(&header)?)?;
+            std::fs::write(&layers_path, csv_line(&LAYER_HEADER.map(String::from))?)?;
+        } else {
+            keep_rows(&layers_path, &done)?;
+        }
+        let mut file = std::fs::OpenOptions::new().append(true).open(&csv_path)?;
+        let mut layer_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&layers_path)?;
+        let mut timings = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(a.out.join("timings.csv"))?;
+        let todo: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| !done.contains(&dataset::image_name(&a.data, &s.path)))
+            .collect();
+        if !done.is_empty() {
+            progress(Progress::Note(&format!(
+                "resuming: {} of {} images already done",
+                samples.len() - todo.len(),
+                samples.len()
+            )));
+        }
+        progress(Progress::Begin(Phase::Evaluate, todo.len()));
+        let started = Instant::now();
+        for s in todo {
+            let name = dataset::image_name(&a.data, &s.path);
+            progress(Progress::Item(&name));
+            let t0 = Instant::now();
+            let (rows, layer_rows) =
+                match image::eval_image(a, model, s, &name, &opts, &self.class_map) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        progress(Progress::Warning(&format!("{name}: {e:#}")));
+                        (vec![failed_row(&name, &e, a.thresholds.len())], vec![])
+                    }
+                };
+            // Layer rows first: an image counts as done only once its per_image rows are
+            // written.
+            let mut layer_chunk = String::new();
+            for r in &layer_rows {
+                layer_chunk.push_str(&csv_line(r)?);
+            }
+            layer_file.write_all(layer_chunk.as_bytes())?;
+            layer_file.flush()?;
+            let mut chunk = String::new();
+            for r in &rows {
+                chunk.push_str(&csv_line(&r.cells())?);
+            }
+            file.write_all(chunk.as_bytes())?;
+            file.flush()?;
+            writeln!(timings, "{name},{:.3}", t0.elapsed().as_secs_f64())?;
+            progress(Progress::Step);
+        }
+        progress(Progress::End(Phase::Evaluate));
+        let seconds = started.elapsed().as_secs_f64();
+        let (md, csv) = summarize(&csv_path, &a.thresholds, &method_names)?;
+        std::fs::write(a.out.join("summary.md"), &md)?;
+        std::fs::write(a.out.join("summary.csv"), &csv)?;
+        let prominence = if a.methods.iter().any(|m| m == "icam") {
+            let (pmd, png) = prominence(&layers_path)?;
+            let path = a.out.join("layer_prominence.md");
+            std::fs::write(&path, &pmd)?;
+            let mut o = Outputs::default();
+            o.png(a.out.join("layer_prominence.png"), &png)?;
+            o.commit()?;
+            Some(path)
+        } else {
+            None
+        };
+        Ok(EvalOutcome {
+            summary_md: md,
+            prominence,
+            evaluated: samples.len() - done.len(),
+            seconds,
+            per_image: csv_path,
+        })
+    }
+}
+
+/// The row of an image that failed: its name, `-` as the method, the error.
+fn failed_row(name: &str, e: &anyhow::Error, thresholds: usize) -> Row {
+    let mut fixed: [String; 11] = Default::default();
+    fixed[0] = name.to_string();
+    fixed[1] = "-".into();
+    fixed[10] = format!("{e:#}");
+    Row {
+        fixed,
+        metrics: MapMetrics {
+            iou: vec![None; thresholds],
+            mask_iou: vec![None; thresholds],
+            ..Default::default()
+        },
+        degenerate: None,
+    }
+}

@@ -1,0 +1,105 @@
+//! Layer prominence: is a layer's importance specific to an image or general to a class?
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::Result;
+use icam::evaluate::Stat;
+
+/// Layer prominence (issue: is a layer's importance specific to an image or general to a
+/// class?): per layer over the dataset, mean score ± SE, mean rank, selection frequency and
+/// mean weight `W_l`; per predicted class, the mean `W_l` of every layer (table and plot).
+pub fn prominence(layers_csv: &Path) -> Result<(String, image::RgbImage)> {
+    let mut rdr = csv::Reader::from_path(layers_csv)?;
+    let recs: Vec<csv::StringRecord> = rdr.records().collect::<std::result::Result<_, _>>()?;
+    let mut layer_order: Vec<String> = Vec::new();
+    let mut by_layer: BTreeMap<String, Vec<&csv::StringRecord>> = BTreeMap::new();
+    let mut by_class: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    let mut images = BTreeSet::new();
+    let mut degenerate = BTreeSet::new();
+    for r in &recs {
+        let layer = r[5].to_string();
+        if !layer_order.contains(&layer) {
+            layer_order.push(layer.clone());
+        }
+        images.insert(r[0].to_string());
+        if &r[10] == "1" {
+            degenerate.insert(r[0].to_string());
+        }
+        by_layer.entry(layer.clone()).or_default().push(r);
+        let class = if r[3].is_empty() {
+            r[2].to_string()
+        } else {
+            format!("{} ({})", &r[3], &r[2])
+        };
+        by_class
+            .entry(class)
+            .or_default()
+            .entry(layer)
+            .or_default()
+            .push(r[9].parse().unwrap_or(f64::NAN));
+    }
+    let num = |rs: &[&csv::StringRecord], c: usize| -> Vec<f64> {
+        rs.iter().filter_map(|r| r[c].parse().ok()).collect()
+    };
+    let mut md = format!(
+        "# I-CAM layer prominence\n\n{} images, {} with a degenerate selection (all layers, equal weights).\n\n| layer | score | mean rank | selected | mean weight W |\n|---|---|---|---|---|\n",
+        images.len(),
+        degenerate.len()
+    );
+    for l in &layer_order {
+        let rs = &by_layer[l];
+        let sel = Stat::of(&num(rs, 8));
+        md.push_str(&format!(
+            "| {l} | {} | {:.2} | {:.0}% | {:.4} |\n",
+            Stat::of(&num(rs, 6)).display(3),
+            Stat::of(&num(rs, 7)).mean,
+            100.0 * sel.mean,
+            Stat::of(&num(rs, 9)).mean
+        ));
+    }
+    let mut classes: Vec<(&String, usize)> = by_class
+        .iter()
+        .map(|(c, m)| (c, m.values().next().map_or(0, Vec::len)))
+        .collect();
+    classes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    classes.truncate(30);
+    md.push_str("\n## Mean layer weight W per predicted class\n\n| class | images | top layers (mean W) |\n|---|---|---|\n");
+    let mut rows = vec!["all images".to_string()];
+    let mut values = vec![
+        layer_order
+            .iter()
+            .map(|l| Stat::of(&num(&by_layer[l], 9)).mean)
+            .collect::<Vec<_>>(),
+    ];
+    for (c, n) in &classes {
+        let m = &by_class[*c];
+        let v: Vec<f64> = layer_order
+            .iter()
+            .map(|l| m.get(l).map_or(f64::NAN, |x| Stat::of(x).mean))
+            .collect();
+        let mut top: Vec<(usize, f64)> = v
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, x)| x.is_finite())
+            .collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let top: Vec<String> = top
+            .iter()
+            .take(3)
+            .map(|(i, x)| format!("{} ({x:.3})", layer_order[*i]))
+            .collect();
+        md.push_str(&format!("| {c} | {n} | {} |\n", top.join(", ")));
+        rows.push(format!("{c} n={n}"));
+        values.push(v);
+    }
+    let png = icam::render::matrix_plot(
+        "mean I-CAM layer weight W_l",
+        &rows,
+        &layer_order,
+        &values,
+        icam::render::Colormap::Viridis,
+    );
+    Ok((md, png))
+}

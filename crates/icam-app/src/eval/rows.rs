@@ -1,0 +1,165 @@
+//! The rows of `per_image.csv` (one per image and method: the prediction and every metric)
+//! and of `icam_layers.csv` (one per image and layer: I-CAM's scores), and resuming from them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use icam::evaluate::MapMetrics;
+
+pub(super) const FIXED: [&str; 11] = [
+    "image",
+    "method",
+    "label",
+    "true_classes",
+    "pred",
+    "pred_name",
+    "prob",
+    "correct",
+    "seed",
+    "n_boxes",
+    "error",
+];
+
+/// Columns of `icam_layers.csv`: I-CAM's per-layer scores of every image (layer prominence).
+pub(super) const LAYER_HEADER: [&str; 11] = [
+    "image",
+    "true_classes",
+    "pred",
+    "pred_name",
+    "correct",
+    "layer",
+    "score",
+    "rank",
+    "selected",
+    "weight",
+    "degenerate",
+];
+
+pub(super) fn header(thresholds: &[f64]) -> Vec<String> {
+    let mut h: Vec<String> = FIXED.iter().map(|s| s.to_string()).collect();
+    h.extend(["energy", "pointing"].map(String::from));
+    h.extend(thresholds.iter().map(|t| format!("iou@{t}")));
+    h.extend(thresholds.iter().map(|t| format!("mask_iou@{t}")));
+    h.extend(
+        [
+            "deletion",
+            "insertion",
+            "avg_drop",
+            "increase",
+            "road",
+            "degenerate",
+        ]
+        .map(String::from),
+    );
+    h
+}
+
+pub(super) fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+pub(super) struct Row {
+    pub fixed: [String; 11],
+    pub metrics: MapMetrics,
+    pub degenerate: Option<bool>,
+}
+
+impl Row {
+    pub fn cells(&self) -> Vec<String> {
+        let m = &self.metrics;
+        let mut c: Vec<String> = self.fixed.to_vec();
+        c.push(opt(m.energy));
+        c.push(opt(m.pointing.map(u8::from)));
+        c.extend(m.iou.iter().map(|v| opt(*v)));
+        c.extend(m.mask_iou.iter().map(|v| opt(*v)));
+        c.push(opt(m.deletion));
+        c.push(opt(m.insertion));
+        c.push(opt(m.avg_drop));
+        c.push(opt(m.increase.map(u8::from)));
+        c.push(opt(m.road));
+        c.push(opt(self.degenerate.map(u8::from)));
+        c
+    }
+}
+
+/// Images already complete in `csv` (every method row present); the file is rewritten with
+/// only those rows, so a line cut by an interruption is dropped.
+pub(super) fn resume(
+    csv_path: &Path,
+    header: &[String],
+    methods: &[String],
+) -> Result<BTreeSet<String>> {
+    let text = std::fs::read_to_string(csv_path)?;
+    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if lines.last().is_some_and(|l| !l.ends_with('\n')) {
+        lines.pop();
+    }
+    let Some(first) = lines.first() else {
+        return Ok(BTreeSet::new());
+    };
+    if first.trim_end() != header.join(",") {
+        bail!(
+            "{} was written with other options (its columns differ); use --restart or another --out",
+            csv_path.display()
+        );
+    }
+    let mut rows: BTreeMap<String, Vec<(String, &str)>> = BTreeMap::new();
+    for line in &lines[1..] {
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(line.as_bytes());
+        if let Some(Ok(rec)) = r.records().next() {
+            rows.entry(rec[0].to_string())
+                .or_default()
+                .push((rec[1].to_string(), line));
+        }
+    }
+    let done: BTreeSet<String> = rows
+        .iter()
+        .filter(|(_, v)| {
+            v.iter().any(|(m, _)| m == "-") || methods.iter().all(|m| v.iter().any(|(x, _)| x == m))
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    keep_rows(csv_path, &done)?;
+    Ok(done)
+}
+
+/// Rewrite a CSV keeping its header and the complete rows whose first field is in `keep`.
+pub(super) fn keep_rows(csv_path: &Path, keep: &BTreeSet<String>) -> Result<()> {
+    if !csv_path.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(csv_path)?;
+    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if lines.last().is_some_and(|l| !l.ends_with('\n')) {
+        lines.pop();
+    }
+    let Some(first) = lines.first() else {
+        return Ok(());
+    };
+    let mut kept = String::from(*first);
+    for line in &lines[1..] {
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(line.as_bytes());
+        if let Some(Ok(rec)) = r.records().next()
+            && keep.contains(&rec[0])
+        {
+            kept.push_str(line);
+        }
+    }
+    let tmp = csv_path.with_extension("csv.tmp");
+    std::fs::write(&tmp, kept)?;
+    std::fs::rename(&tmp, csv_path)?;
+    Ok(())
+}
+
+pub(super) fn csv_line(cells: &[String]) -> Result<String> {
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+    w.write_record(cells)?;
+    Ok(String::from_utf8(
+        w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?,
+    )?)
+}
