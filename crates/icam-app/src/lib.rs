@@ -7,6 +7,7 @@
 //! or terminals: long calls report through [`progress::Progress`] callbacks, and errors are
 //! `anyhow` chains whose one-line rendering (`{:#}`) is what the user sees.
 
+pub mod cases;
 pub mod compare;
 pub mod dataset;
 pub mod error;

@@ -1,5 +1,12 @@
 //! `icam`: explain a CNN's decision with Integrative CAM (and Grad-CAM, Grad-CAM++, LayerCAM).
-//! A thin layer over the `icam` and `icam-models` crates: flags, files, progress. No maths.
+//!
+//! A front-end over `icam-app` (which does the work: models, explanations as files, datasets,
+//! evaluation, cases, neighbours). This crate holds only, per command (`*_cmd.rs`): the clap
+//! argument structs with their flags, defaults and help (`ModelArgs`, `IcamArgs`,
+//! `ExplainArgs`, ...), their conversion into the library's requests, progress bars and
+//! spinners (indicatif) fed by the library's progress callbacks, and what is printed on
+//! stdout/stderr. `bench` also measures the process itself (each measurement in a fresh child
+//! process, peak RSS). No maths, no file formats, no dataset or report logic.
 
 mod bench_cmd;
 mod cases_cmd;
