@@ -337,7 +337,7 @@ fn evaluation_resumes_byte_for_byte_and_shards_partition() {
     // byte-identical to the uninterrupted ones.
     let part = t.path().join("part");
     std::fs::create_dir_all(&part).unwrap();
-    let cut = lines[..4].join("\n") + "\n" + &lines[4] + "\n" + &lines[5][..10];
+    let cut = lines[..4].join("\n") + "\n" + lines[4] + "\n" + &lines[5][..10];
     std::fs::write(part.join("per_image.csv"), cut).unwrap();
     let layer_lines: Vec<&str> = layers.lines().collect();
     std::fs::write(

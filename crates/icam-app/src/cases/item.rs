@@ -138,7 +138,7 @@ pub(super) fn explain_item(ctx: &Ctx, c: &Cand) -> Result<(Value, String)> {
         )?;
         Ok(finish_icam(&prep, &cfg)?)
     };
-    let thumb = thumbnail(&rgb, a.thumb);
+    let thumb = thumbnail(rgb, a.thumb);
     let tg = Geometry {
         original: thumb.dimensions(),
         ..px.geometry
@@ -196,7 +196,7 @@ pub(super) fn explain_item(ctx: &Ctx, c: &Cand) -> Result<(Value, String)> {
     let mut nb_html = String::new();
     let mut nb_json = Value::Null;
     if let (Some(emb), false) = (ctx.embedding, c.correct) {
-        let act = features::layer_activation(net, loaded.normalization, &px, ctx.layer)?;
+        let act = features::layer_activation(net, loaded.normalization, px, ctx.layer)?;
         let gap = act.average_pool();
         let mut groups = Vec::new();
         for (role, class, map) in [

@@ -1,7 +1,7 @@
 //! Datasets for evaluation and the cases: a folder with Pascal VOC XML boxes (`Annotations/`
-//! + `JPEGImages/`, or XML files beside the images, as ImageNet's validation boxes), a plain
-//! folder of images, or a CSV `path,class[,xmin,ymin,xmax,ymax]`. Samples are listed up front
-//! (paths only) and decoded one at a time, so memory does not grow with the dataset.
+//! and `JPEGImages/`, or XML files beside the images, as ImageNet's validation boxes), a
+//! plain folder of images, or a CSV `path,class[,xmin,ymin,xmax,ymax]`. Samples are listed up
+//! front (paths only) and decoded one at a time, so memory does not grow with the dataset.
 
 mod class_map;
 mod csv;

@@ -21,7 +21,7 @@ pub fn method(name: &str, gradcampp_eps: f64) -> Result<Method> {
     }
     match icam::methods::baseline(name, gradcampp_eps) {
         Some(m) => Ok(Method::Cam(m)),
-        None => return Err(invalid!("unknown method `{name}`")),
+        None => Err(invalid!("unknown method `{name}`")),
     }
 }
 
