@@ -12,6 +12,7 @@ mod bench_cmd;
 mod cases_cmd;
 mod compare_cmd;
 mod eval_cmd;
+mod eval_merge_cmd;
 mod explain_cmd;
 mod model_args;
 mod model_cmd;

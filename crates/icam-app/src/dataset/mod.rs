@@ -1,10 +1,13 @@
 //! Datasets for evaluation and the cases: a folder with Pascal VOC XML boxes (`Annotations/`
-//! and `JPEGImages/`, or XML files beside the images, as ImageNet's validation boxes), a
-//! plain folder of images, or a CSV `path,class[,xmin,ymin,xmax,ymax]`. Samples are listed up
-//! front (paths only) and decoded one at a time, so memory does not grow with the dataset.
+//! and `JPEGImages/`, XML files beside the images as ImageNet's validation boxes unpack, or
+//! Kaggle's ImageNet `ILSVRC/` with `Annotations/CLS-LOC/val/` and `Data/CLS-LOC/val/`), a
+//! plain folder of images, a CSV `path,class[,xmin,ymin,xmax,ymax]`, or ImageNet's
+//! `LOC_val_solution.csv` (told apart by its header). Samples are listed up front (paths
+//! only) and decoded one at a time, so memory does not grow with the dataset.
 
 mod class_map;
 mod csv;
+mod loc;
 mod voc;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use anyhow::{Context, Result, bail};
 
 pub use self::csv::read_csv;
 pub use class_map::{ClassMap, classes_for, parse_class_map};
+pub use loc::{is_loc, read_loc};
 pub use voc::read_voc;
 
 /// A ground-truth box in original-image pixel coordinates (VOC: inclusive 1-based corners
@@ -69,10 +73,15 @@ fn sorted_files(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>
     Ok(v)
 }
 
-/// List a dataset: a CSV file, a VOC-style folder, or a folder of images.
+/// List a dataset: a CSV file (ImageNet's `LOC_val_solution.csv` by its header, else
+/// `path,class[,box]`), a VOC-style folder, or a folder of images.
 pub fn list(data: &Path) -> Result<Vec<Sample>> {
     if data.is_file() {
-        return read_csv(data);
+        return if is_loc(data)? {
+            read_loc(data)
+        } else {
+            read_csv(data)
+        };
     }
     if !data.is_dir() {
         return Err(anyhow::Error::new(NotFound(format!(
@@ -80,8 +89,12 @@ pub fn list(data: &Path) -> Result<Vec<Sample>> {
             data.display()
         ))));
     }
-    let ann = data.join("Annotations");
-    let img_dir = data.join("JPEGImages");
+    let (mut ann, mut img_dir) = (data.join("Annotations"), data.join("JPEGImages"));
+    // ImageNet as unpacked from Kaggle: `ILSVRC/{Annotations,Data}/CLS-LOC/val/`.
+    let kaggle = (ann.join("CLS-LOC/val"), data.join("Data/CLS-LOC/val"));
+    if kaggle.0.is_dir() && kaggle.1.is_dir() {
+        (ann, img_dir) = kaggle;
+    }
     let samples = if ann.is_dir() {
         let images = if img_dir.is_dir() {
             img_dir
@@ -191,6 +204,77 @@ mod tests {
         assert_eq!(
             list(&missing).unwrap_err().to_string(),
             format!("dataset not found: {}", missing.display())
+        );
+    }
+
+    /// ILSVRC2012's validation boxes: `ILSVRC2012_val_00000001.xml` beside
+    /// `ILSVRC2012_val_00000001.JPEG` (or in Kaggle's `ILSVRC/` tree), the file named without
+    /// extension, objects named by WordNet id; the same samples as `LOC_val_solution.csv`.
+    #[test]
+    fn imagenet_validation_layouts() {
+        let xml = |id: &str, wnid: &str, b: [u32; 4]| {
+            format!(
+                "<annotation>\n\t<folder>val</folder>\n\t<filename>{id}</filename>\n\t<source>\n\t\t<database>ILSVRC_2012</database>\n\t</source>\n\t<size>\n\t\t<width>500</width>\n\t\t<height>375</height>\n\t\t<depth>3</depth>\n\t</size>\n\t<segmented>0</segmented>\n\t<object>\n\t\t<name>{wnid}</name>\n\t\t<pose>Unspecified</pose>\n\t\t<truncated>0</truncated>\n\t\t<difficult>0</difficult>\n\t\t<bndbox>\n\t\t\t<xmin>{}</xmin>\n\t\t\t<ymin>{}</ymin>\n\t\t\t<xmax>{}</xmax>\n\t\t\t<ymax>{}</ymax>\n\t\t</bndbox>\n\t</object>\n</annotation>\n",
+                b[0], b[1], b[2], b[3]
+            )
+        };
+        let ids = [
+            ("ILSVRC2012_val_00000001", "n01751748", [111, 108, 441, 375]),
+            ("ILSVRC2012_val_00000002", "n09193705", [31, 30, 500, 375]),
+        ];
+        let l = Labels::imagenet();
+        let none = BTreeMap::new();
+        // XML beside the images.
+        let d = tempfile::tempdir().unwrap();
+        for (id, wnid, b) in ids {
+            touch(&d.path().join(format!("{id}.JPEG")));
+            std::fs::write(d.path().join(format!("{id}.xml")), xml(id, wnid, b)).unwrap();
+        }
+        let s = list(d.path()).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].path, d.path().join("ILSVRC2012_val_00000001.JPEG"));
+        assert_eq!(s[0].label.as_deref(), Some("n01751748"));
+        assert_eq!(classes_for("n01751748", Some(&l), &none), vec![65]);
+        assert_eq!(classes_for("n09193705", Some(&l), &none), vec![970]);
+        assert_eq!(
+            s[0].boxes,
+            vec![GtBox {
+                x0: 110.0,
+                y0: 107.0,
+                x1: 441.0,
+                y1: 375.0
+            }]
+        );
+        // Kaggle's tree, and its LOC_val_solution.csv beside `ILSVRC/`: the same samples.
+        let k = tempfile::tempdir().unwrap();
+        let root = k.path().join("ILSVRC");
+        let (ann, img) = (
+            root.join("Annotations/CLS-LOC/val"),
+            root.join("Data/CLS-LOC/val"),
+        );
+        std::fs::create_dir_all(&ann).unwrap();
+        std::fs::create_dir_all(&img).unwrap();
+        let mut loc = String::from("ImageId,PredictionString\n");
+        for (id, wnid, b) in ids {
+            touch(&img.join(format!("{id}.JPEG")));
+            std::fs::write(ann.join(format!("{id}.xml")), xml(id, wnid, b)).unwrap();
+            loc.push_str(&format!(
+                "{id},{wnid} {} {} {} {}\n",
+                b[0], b[1], b[2], b[3]
+            ));
+        }
+        let csv = k.path().join("LOC_val_solution.csv");
+        std::fs::write(&csv, loc).unwrap();
+        let from_xml = list(&root).unwrap();
+        let from_csv = list(&csv).unwrap();
+        assert_eq!(from_xml, from_csv);
+        assert_eq!(
+            from_xml.iter().map(|x| x.boxes.clone()).collect::<Vec<_>>(),
+            s.iter().map(|x| x.boxes.clone()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            image_name(&csv, &from_csv[1].path),
+            "ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_00000002.JPEG"
         );
     }
 

@@ -5,11 +5,16 @@
 //! (mean ± standard error per method and metric) and, for I-CAM, the layer prominence.
 //!
 //! Files in the output folder: `per_image.csv`, `icam_layers.csv`, `timings.csv`,
-//! `summary.md`, `summary.csv`, and with I-CAM `layer_prominence.md`/`.png`.
+//! `summary.md`, `summary.csv`, with I-CAM `layer_prominence.md`/`.png`, and the run's record
+//! `run.json` and `images.csv` ([`run_info`]), from which [`merge()`] puts the folders of
+//! shards run by separate processes back together.
 
 mod image;
+mod merge;
 mod prominence;
 mod rows;
+pub mod run_info;
+mod shard;
 mod summary;
 
 use std::collections::BTreeSet;
@@ -17,40 +22,52 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use icam::IcamConfig;
 use icam::evaluate::{EvalOptions, MapMetrics};
 use icam::methods::icam::Bias;
 use icam::metrics::{CurveOptions, RoadOptions};
 
+pub use merge::{MergeOutcome, MergeRequest, merge};
 pub use prominence::prominence;
+pub use run_info::{RunInfo, ShardInfo};
+pub use shard::{SCHEDULER_VARIABLES, ShardChoice, parse_shard, resolve_shard};
 pub use summary::summarize;
 
 use crate::dataset::{self, Sample};
-use crate::error::{InvalidOption, invalid};
+use crate::error::invalid;
 use crate::explanation::{check_gradcampp_eps, method};
 use crate::model::LoadedModel;
 use crate::output::Outputs;
 use crate::progress::{Phase, Progress};
 use rows::{LAYER_HEADER, Row, csv_line, header, keep_rows, resume};
+use run_info::{IMAGES_FILE, RUN_FILE};
 
 /// The metrics an evaluation can compute.
 pub const METRICS: [&str; 5] = ["localisation", "drop", "deletion", "insertion", "road"];
 
 /// What to evaluate: the options of `icam eval`, as plain values.
-#[derive(Clone, Debug)]
+///
+/// Serialised (less the fields that say where, which part, and whether to resume), it is
+/// the `options` of the run's identity in `run.json`: folders merge or resume only when it is
+/// equal, so a field added here is checked without further code (it must be `Serialize`).
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct EvalRequest {
     /// A VOC folder, a folder of images, or a CSV (see [`dataset::list`]).
+    #[serde(skip)]
     pub data: PathBuf,
     /// Methods by name (`icam`, `gradcam`, ...).
     pub methods: Vec<String>,
     /// I-CAM's bias variants, all from one network pass.
     pub biases: Vec<Bias>,
     /// The output folder.
+    #[serde(skip)]
     pub out: PathBuf,
     /// Only the first N images (after sharding).
+    #[serde(skip)]
     pub limit: Option<usize>,
     /// Shard `(i, N)`: the images whose index is `i` mod `N`.
+    #[serde(skip)]
     pub shard: Option<(usize, usize)>,
     /// Localisation thresholds (fractions of the map maximum).
     pub thresholds: Vec<f64>,
@@ -61,6 +78,7 @@ pub struct EvalRequest {
     /// Annotation names mapped to classes, `NAME=C1,C2` each.
     pub class_map: Vec<String>,
     /// Start afresh instead of resuming from an existing `per_image.csv`.
+    #[serde(skip)]
     pub restart: bool,
     /// I-CAM's options; its seed is combined with each image's name.
     pub config: IcamConfig,
@@ -91,19 +109,6 @@ impl Default for EvalRequest {
     }
 }
 
-/// Parse a shard `i/N`.
-pub fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let (i, n) = s
-        .split_once('/')
-        .with_context(|| InvalidOption(format!("--shard `{s}`: expected i/N")))?;
-    let num = |x: &str| x.trim().parse::<usize>().map_err(|e| invalid!("{e}"));
-    let (i, n) = (num(i)?, num(n)?);
-    if n == 0 || i >= n {
-        return Err(invalid!("--shard {s}: need 0 <= i < N"));
-    }
-    Ok((i, n))
-}
-
 /// The method column of an I-CAM bias variant: `icam-channel`, `icam-spatial`, `icam-none`.
 pub fn icam_variant(bias: Bias) -> String {
     format!("icam-{}", format!("{bias:?}").to_lowercase())
@@ -115,6 +120,10 @@ pub struct EvalPlan {
     /// The images of this run (after sharding and the limit).
     pub samples: Vec<Sample>,
     class_map: dataset::ClassMap,
+    /// The images of this run's shard before the limit: (index in the dataset, name).
+    images: Vec<(usize, String)>,
+    /// [`run_info::dataset_identity`] of the whole dataset.
+    dataset: serde_json::Value,
 }
 
 /// What an evaluation did.
@@ -156,15 +165,19 @@ impl EvalPlan {
             ));
         }
         let class_map = dataset::parse_class_map(&r.class_map)?;
-        let mut samples = dataset::list(&r.data)?;
-        if let Some((i, n)) = r.shard {
-            samples = samples
-                .into_iter()
-                .enumerate()
-                .filter(|(k, _)| k % n == i)
-                .map(|(_, s)| s)
-                .collect();
-        }
+        let all = dataset::list(&r.data)?;
+        let dataset = run_info::dataset_identity(&r.data, &all);
+        let (i, n) = r.shard.unwrap_or((0, 1));
+        let (indices, mut samples): (Vec<usize>, Vec<Sample>) = all
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| k % n == i)
+            .unzip();
+        let images = indices
+            .into_iter()
+            .zip(&samples)
+            .map(|(k, s)| (k, dataset::image_name(&r.data, &s.path)))
+            .collect();
         if let Some(l) = r.limit {
             samples.truncate(l);
         }
@@ -172,7 +185,69 @@ impl EvalPlan {
             request,
             samples,
             class_map,
+            images,
+            dataset,
         })
+    }
+
+    /// The record of this run with `model` (`run.json`): its identity, shard and limit.
+    pub fn run_info(&self, model: &LoadedModel) -> Result<run_info::RunInfo> {
+        let a = &self.request;
+        let identity = serde_json::json!({
+            "icam": env!("CARGO_PKG_VERSION"),
+            "dataset": self.dataset,
+            "model": run_info::model_identity(model)?,
+            "methods": self.method_names(),
+            "options": serde_json::to_value(a)?,
+        });
+        Ok(run_info::RunInfo {
+            identity: run_info::normalized(&identity)?,
+            data: a.data.display().to_string(),
+            shard: a
+                .shard
+                .map(|(index, count)| run_info::ShardInfo { index, count }),
+            limit: a.limit,
+            images: self.images.len(),
+            merged_from: vec![],
+        })
+    }
+
+    /// This run's record, after checking that a run recorded in `out` before is the same one
+    /// (unless restarting).
+    fn check_record(&self, model: &LoadedModel) -> Result<run_info::RunInfo> {
+        let a = &self.request;
+        let info = self.run_info(model)?;
+        if !a.restart
+            && let Some(old) = run_info::RunInfo::read(&a.out)?
+        {
+            let diff = run_info::differences(&old.identity, &info.identity);
+            if !diff.is_empty() {
+                bail!(
+                    "{} was written with other options ({}); use --restart or another --out",
+                    a.out.display(),
+                    diff.join("; ")
+                );
+            }
+            if old.shard != info.shard {
+                bail!(
+                    "{} holds {}, not {}; use --restart or another --out",
+                    a.out.display(),
+                    old.shard_name(),
+                    info.shard_name()
+                );
+            }
+        }
+        Ok(info)
+    }
+
+    /// Write `run.json` and `images.csv` to `out`.
+    fn record(&self, info: &run_info::RunInfo) -> Result<()> {
+        let out = &self.request.out;
+        let mut o = Outputs::default();
+        o.json(out.join(RUN_FILE), info)?;
+        o.add(out.join(IMAGES_FILE), run_info::images_csv(&self.images)?);
+        o.commit()?;
+        Ok(())
     }
 
     /// The method column of every row an image gets, in order.
@@ -218,6 +293,7 @@ impl EvalPlan {
         let method_names = self.method_names();
         let opts = self.options();
         let header = header(&a.thresholds);
+        let info = self.check_record(model)?;
         std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
         let csv_path = a.out.join("per_image.csv");
         let layers_path = a.out.join("icam_layers.csv");
@@ -226,9 +302,12 @@ impl EvalPlan {
         } else {
             BTreeSet::new()
         };
+        self.record(&info)?;
+        let timings_path = a.out.join("timings.csv");
         if done.is_empty() {
             std::fs::write(&csv_path, csv_line(&header)?)?;
             std::fs::write(&layers_path, csv_line(&LAYER_HEADER.map(String::from))?)?;
+            std::fs::write(&timings_path, "")?;
         } else {
             keep_rows(&layers_path, &done)?;
         }
@@ -240,7 +319,7 @@ impl EvalPlan {
         let mut timings = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(a.out.join("timings.csv"))?;
+            .open(&timings_path)?;
         let todo: Vec<&Sample> = samples
             .iter()
             .filter(|s| !done.contains(&dataset::image_name(&a.data, &s.path)))
@@ -252,6 +331,7 @@ impl EvalPlan {
                 samples.len()
             )));
         }
+        let evaluated = todo.len();
         progress(Progress::Begin(Phase::Evaluate, todo.len()));
         let started = Instant::now();
         for s in todo {
@@ -302,7 +382,7 @@ impl EvalPlan {
         Ok(EvalOutcome {
             summary_md: md,
             prominence,
-            evaluated: samples.len() - done.len(),
+            evaluated,
             seconds,
             per_image: csv_path,
         })

@@ -10,7 +10,12 @@ use icam::evaluate::Stat;
 /// class?): per layer over the dataset, mean score ± SE, mean rank, selection frequency and
 /// mean weight `W_l`; per predicted class, the mean `W_l` of every layer (table and plot).
 pub fn prominence(layers_csv: &Path) -> Result<(String, image::RgbImage)> {
-    let mut rdr = csv::Reader::from_path(layers_csv)?;
+    prominence_csv(&std::fs::read(layers_csv)?)
+}
+
+/// [`prominence`] of `icam_layers.csv`'s bytes.
+pub(super) fn prominence_csv(layers: &[u8]) -> Result<(String, image::RgbImage)> {
+    let mut rdr = csv::Reader::from_reader(layers);
     let recs: Vec<csv::StringRecord> = rdr.records().collect::<std::result::Result<_, _>>()?;
     let mut layer_order: Vec<String> = Vec::new();
     let mut by_layer: BTreeMap<String, Vec<&csv::StringRecord>> = BTreeMap::new();

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use icam::evaluate::MapMetrics;
 
 pub(super) const FIXED: [&str; 11] = [
@@ -83,6 +83,61 @@ impl Row {
     }
 }
 
+/// The complete lines of a CSV written by an evaluation: the header line and, per row, its
+/// first two fields (image, method) with the line as written (a last line cut by an
+/// interruption is dropped). `None` for an empty file.
+pub(super) struct Lines {
+    pub header: String,
+    pub rows: Vec<(String, String, String)>,
+}
+
+pub(super) fn read_lines(csv_path: &Path) -> Result<Option<Lines>> {
+    let text = std::fs::read_to_string(csv_path)
+        .with_context(|| format!("reading {}", csv_path.display()))?;
+    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if lines.last().is_some_and(|l| !l.ends_with('\n')) {
+        lines.pop();
+    }
+    let Some(first) = lines.first() else {
+        return Ok(None);
+    };
+    let mut rows = Vec::new();
+    for line in &lines[1..] {
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(line.as_bytes());
+        if let Some(Ok(rec)) = r.records().next() {
+            rows.push((
+                rec.get(0).unwrap_or_default().to_string(),
+                rec.get(1).unwrap_or_default().to_string(),
+                line.to_string(),
+            ));
+        }
+    }
+    Ok(Some(Lines {
+        header: first.to_string(),
+        rows,
+    }))
+}
+
+/// The images whose rows are complete: a failed image's one row (method `-`), or a row for
+/// every method.
+pub(super) fn complete<'a>(
+    rows: impl IntoIterator<Item = &'a (String, String, String)>,
+    methods: &[String],
+) -> BTreeSet<String> {
+    let mut by_image: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (image, method, _) in rows {
+        by_image.entry(image).or_default().push(method);
+    }
+    by_image
+        .into_iter()
+        .filter(|(_, v)| v.contains(&"-") || methods.iter().all(|m| v.contains(&m.as_str())))
+        .map(|(k, _)| k.to_string())
+        .collect()
+}
+
 /// Images already complete in `csv` (every method row present); the file is rewritten with
 /// only those rows, so a line cut by an interruption is dropped.
 pub(super) fn resume(
@@ -90,38 +145,16 @@ pub(super) fn resume(
     header: &[String],
     methods: &[String],
 ) -> Result<BTreeSet<String>> {
-    let text = std::fs::read_to_string(csv_path)?;
-    let mut lines: Vec<&str> = text.split_inclusive('\n').collect();
-    if lines.last().is_some_and(|l| !l.ends_with('\n')) {
-        lines.pop();
-    }
-    let Some(first) = lines.first() else {
+    let Some(lines) = read_lines(csv_path)? else {
         return Ok(BTreeSet::new());
     };
-    if first.trim_end() != header.join(",") {
+    if lines.header.trim_end() != header.join(",") {
         bail!(
             "{} was written with other options (its columns differ); use --restart or another --out",
             csv_path.display()
         );
     }
-    let mut rows: BTreeMap<String, Vec<(String, &str)>> = BTreeMap::new();
-    for line in &lines[1..] {
-        let mut r = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(line.as_bytes());
-        if let Some(Ok(rec)) = r.records().next() {
-            rows.entry(rec[0].to_string())
-                .or_default()
-                .push((rec[1].to_string(), line));
-        }
-    }
-    let done: BTreeSet<String> = rows
-        .iter()
-        .filter(|(_, v)| {
-            v.iter().any(|(m, _)| m == "-") || methods.iter().all(|m| v.iter().any(|(x, _)| x == m))
-        })
-        .map(|(k, _)| k.clone())
-        .collect();
+    let done = complete(&lines.rows, methods);
     keep_rows(csv_path, &done)?;
     Ok(done)
 }

@@ -12,7 +12,17 @@ pub fn summarize(
     thresholds: &[f64],
     methods: &[String],
 ) -> Result<(String, String)> {
-    let mut rdr = csv::Reader::from_path(csv_path)?;
+    let text = std::fs::read(csv_path)?;
+    summarize_csv(&text, thresholds, methods)
+}
+
+/// [`summarize`] of `per_image.csv`'s bytes.
+pub(super) fn summarize_csv(
+    per_image: &[u8],
+    thresholds: &[f64],
+    methods: &[String],
+) -> Result<(String, String)> {
+    let mut rdr = csv::Reader::from_reader(per_image);
     let head: Vec<String> = rdr.headers()?.iter().map(String::from).collect();
     let col = |n: &str| head.iter().position(|h| h == n);
     let records: Vec<csv::StringRecord> = rdr.records().collect::<std::result::Result<_, _>>()?;
