@@ -104,7 +104,7 @@ pub fn read_loc(csv_path: &Path) -> Result<Vec<Sample>> {
 /// inclusive 1-based corners, as continuous coordinates `[xmin − 1, xmax]`).
 fn parse_prediction(s: &str) -> Result<(Option<String>, Vec<GtBox>)> {
     let tokens: Vec<&str> = s.split_whitespace().collect();
-    if tokens.len() % 5 != 0 {
+    if !tokens.len().is_multiple_of(5) {
         bail!(
             "expected `wnid xmin ymin xmax ymax` repeated, got {} fields",
             tokens.len()

@@ -261,17 +261,17 @@ fn read_folder(dir: &Path) -> Result<Folder> {
         )
     })?;
     let images = read_images(dir)?;
-    let (header, rows) = lines(&dir.join("per_image.csv"))?;
+    let Lines { header, rows } = lines(&dir.join("per_image.csv"))?;
     let methods: Vec<String> =
         serde_json::from_value(info.identity["methods"].clone()).unwrap_or_default();
     let complete = complete(&rows, &methods);
     let mut by_image: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (image, _, line) in rows {
-        by_image.entry(image).or_default().push(line);
+    for r in rows {
+        by_image.entry(r.image).or_default().push(r.line);
     }
     let mut layers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (image, _, line) in lines(&dir.join("icam_layers.csv"))?.1 {
-        layers.entry(image).or_default().push(line);
+    for r in lines(&dir.join("icam_layers.csv"))?.rows {
+        layers.entry(r.image).or_default().push(r.line);
     }
     let mut timings = BTreeMap::new();
     let t = dir.join("timings.csv");
@@ -296,14 +296,12 @@ fn read_folder(dir: &Path) -> Result<Folder> {
     })
 }
 
-/// The header line and rows of a CSV of the folder (none when it does not exist).
-fn lines(path: &Path) -> Result<(String, Vec<(String, String, String)>)> {
+/// The lines of a CSV of the folder (none when it does not exist or is empty).
+fn lines(path: &Path) -> Result<Lines> {
     if !path.is_file() {
-        return Ok((String::new(), vec![]));
+        return Ok(Lines::default());
     }
-    Ok(read_lines(path)?
-        .map(|Lines { header, rows }| (header, rows))
-        .unwrap_or_default())
+    Ok(read_lines(path)?.unwrap_or_default())
 }
 
 /// The header of `per_image.csv`, the same in every folder that has one.

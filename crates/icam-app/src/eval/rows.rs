@@ -83,14 +83,22 @@ impl Row {
     }
 }
 
-/// The complete lines of a CSV written by an evaluation: the header line and, per row, its
-/// first two fields (image, method) with the line as written (a last line cut by an
-/// interruption is dropped). `None` for an empty file.
+/// The complete lines of a CSV written by an evaluation: the header line and its rows (a last
+/// line cut by an interruption is dropped).
+#[derive(Default)]
 pub(super) struct Lines {
     pub header: String,
-    pub rows: Vec<(String, String, String)>,
+    pub rows: Vec<RowLine>,
 }
 
+/// A row's first two fields and the line as written.
+pub(super) struct RowLine {
+    pub image: String,
+    pub method: String,
+    pub line: String,
+}
+
+/// [`Lines`] of a CSV; `None` for an empty file.
 pub(super) fn read_lines(csv_path: &Path) -> Result<Option<Lines>> {
     let text = std::fs::read_to_string(csv_path)
         .with_context(|| format!("reading {}", csv_path.display()))?;
@@ -108,11 +116,11 @@ pub(super) fn read_lines(csv_path: &Path) -> Result<Option<Lines>> {
             .flexible(true)
             .from_reader(line.as_bytes());
         if let Some(Ok(rec)) = r.records().next() {
-            rows.push((
-                rec.get(0).unwrap_or_default().to_string(),
-                rec.get(1).unwrap_or_default().to_string(),
-                line.to_string(),
-            ));
+            rows.push(RowLine {
+                image: rec.get(0).unwrap_or_default().to_string(),
+                method: rec.get(1).unwrap_or_default().to_string(),
+                line: line.to_string(),
+            });
         }
     }
     Ok(Some(Lines {
@@ -124,12 +132,12 @@ pub(super) fn read_lines(csv_path: &Path) -> Result<Option<Lines>> {
 /// The images whose rows are complete: a failed image's one row (method `-`), or a row for
 /// every method.
 pub(super) fn complete<'a>(
-    rows: impl IntoIterator<Item = &'a (String, String, String)>,
+    rows: impl IntoIterator<Item = &'a RowLine>,
     methods: &[String],
 ) -> BTreeSet<String> {
     let mut by_image: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (image, method, _) in rows {
-        by_image.entry(image).or_default().push(method);
+    for r in rows {
+        by_image.entry(&r.image).or_default().push(&r.method);
     }
     by_image
         .into_iter()
