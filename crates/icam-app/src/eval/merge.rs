@@ -145,11 +145,11 @@ pub fn merge(req: &MergeRequest, progress: &mut dyn FnMut(Progress)) -> Result<M
 
     // Missing images: in no folder, or not evaluated in their folder.
     let mut missing_msgs = Vec::new();
-    let uncovered: Vec<usize> = (0..total).filter(|k| !owner.contains_key(k)).collect();
-    if !uncovered.is_empty() {
-        missing_msgs.push(uncovered_message(&folders, &uncovered));
+    // Indices are unique and below `total`: the rest is in no folder.
+    let mut missing = total - owner.len();
+    if missing > 0 {
+        missing_msgs.push(uncovered_message(&folders, &owner, total));
     }
-    let mut missing = uncovered.len();
     for f in &folders {
         let not_done: Vec<&str> = f
             .images
@@ -366,31 +366,61 @@ fn thresholds(per_image: &str, dir: &Path) -> Result<Vec<f64>> {
 }
 
 /// The images of the dataset in no folder: by shard when every folder is one shard of the
-/// same count, else by index.
-fn uncovered_message(folders: &[Folder], uncovered: &[usize]) -> String {
+/// same count and the shards not given account for them, else by index. Counted, not
+/// enumerated (a hostile `run.json` may claim any size).
+fn uncovered_message<T>(folders: &[Folder], owner: &BTreeMap<usize, T>, total: usize) -> String {
+    let missing = total - owner.len();
     let counts: BTreeSet<Option<usize>> = folders
         .iter()
         .map(|f| f.info.shard.map(|s| s.count))
         .collect();
     if let [Some(n)] = counts.iter().copied().collect::<Vec<_>>()[..] {
-        let mut by_shard: BTreeMap<usize, usize> = BTreeMap::new();
-        for k in uncovered {
-            *by_shard.entry(k % n).or_default() += 1;
-        }
-        let shards: Vec<String> = by_shard
+        let present: BTreeSet<usize> = folders
             .iter()
-            .map(|(i, c)| format!("shard {i}/{n} ({})", images(*c)))
+            .filter_map(|f| f.info.shard.map(|s| s.index))
+            .filter(|&i| i < n)
             .collect();
-        format!("no folder given holds {}", shards.join(", "))
-    } else {
-        let idx: Vec<String> = uncovered.iter().map(|k| k.to_string()).collect();
-        let idx: Vec<&str> = idx.iter().map(String::as_str).collect();
-        format!(
-            "{} of the dataset in no folder given (indices {})",
-            images(uncovered.len()),
-            list_some(&idx)
-        )
+        // Images of shard i: the k < total with k mod n = i.
+        let size = |i: usize| {
+            if i < total {
+                (total - 1 - i) / n + 1
+            } else {
+                0
+            }
+        };
+        let absent = (0..n).filter(|i| !present.contains(i));
+        let absent_images: usize = if n - present.len() <= 100_000 {
+            absent.clone().map(size).sum()
+        } else {
+            usize::MAX
+        };
+        if absent_images == missing {
+            let shown: Vec<String> = absent
+                .clone()
+                .take(5)
+                .map(|i| format!("shard {i}/{n} ({})", images(size(i))))
+                .collect();
+            let more = match n - present.len() {
+                k if k > 5 => format!(", … ({k} shards)"),
+                _ => String::new(),
+            };
+            return format!("no folder given holds {}{more}", shown.join(", "));
+        }
     }
+    let first: Vec<String> = (0..total)
+        .filter(|k| !owner.contains_key(k))
+        .take(6)
+        .map(|k| k.to_string())
+        .collect();
+    let mut idx: Vec<&str> = first.iter().map(String::as_str).take(5).collect();
+    if missing > 5 {
+        idx.push("…");
+    }
+    format!(
+        "{} of the dataset in no folder given (indices {})",
+        images(missing),
+        idx.join(", ")
+    )
 }
 
 /// `1 image`, `2 images`.
@@ -607,6 +637,17 @@ mod tests {
         assert_eq!(
             err(&[&s0, &s2], &out),
             "2 of 5 images missing: no folder given holds shard 1/3 (2 images); merge what is there with --allow-missing"
+        );
+        assert_eq!(
+            err(&[&s0], &out),
+            "3 of 5 images missing: no folder given holds shard 1/3 (2 images), shard 2/3 (1 image); merge what is there with --allow-missing"
+        );
+        // A record claiming a huge dataset is counted, not enumerated.
+        let mut huge = identity(20);
+        huge["dataset"]["images"] = json!(1u64 << 50);
+        let h = folder(t.path(), "huge", huge, Some((0, 1 << 40)), &[0], "");
+        assert!(
+            err(&[&h], &out).starts_with("1125899906842623 of 1125899906842624 images missing: 1125899906842623 images of the dataset in no folder given (indices 1, 2, 3, 4, 5, …)"),
         );
         // A shard given twice, or the same images in two folders.
         assert_eq!(
