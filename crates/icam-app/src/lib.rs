@@ -22,6 +22,9 @@
 //! - [`cases`]: the paper's four confidence/correctness cases as an HTML report, with the
 //!   nearest training examples of [`neighbours`].
 //! - [`output`]: all-or-nothing writing of a run's files; `.npy` reading and writing.
+//! - `options` (feature `options`): the options of the front-ends under the command line's
+//!   names, defaults and help (clap), shared by `icam` and the Python package; the one place
+//!   where this crate knows flags.
 
 pub mod cases;
 pub mod compare;
@@ -31,6 +34,8 @@ pub mod eval;
 pub mod explanation;
 pub mod model;
 pub mod neighbours;
+#[cfg(feature = "options")]
+pub mod options;
 pub mod output;
 pub mod progress;
 pub mod seed;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{InvalidOption, invalid};
+use crate::error::{InvalidOption, NotFound, invalid};
 use anyhow::{Context, Result, bail};
 use icam::Subject;
 use icam::similarity::log_softmax;
@@ -83,7 +83,7 @@ impl ModelSpec {
         let normalization = self.normalize.unwrap_or(model.preprocess.normalization);
         let labels = Labels::for_classes(model.net.num_classes());
         Ok(LoadedModel {
-            model,
+            model: Arc::new(model),
             weights,
             labels,
             normalization,
@@ -92,9 +92,10 @@ impl ModelSpec {
     }
 }
 
-/// A loaded model with what is shown about it.
+/// A loaded model with what is shown about it. Cheap to clone (the network is shared).
+#[derive(Clone)]
 pub struct LoadedModel {
-    pub model: Model,
+    pub model: Arc<Model>,
     pub weights: PathBuf,
     /// ImageNet class names, for a 1000-class model.
     pub labels: Option<Labels>,
@@ -125,9 +126,28 @@ pub struct Prediction {
     pub label: Option<&'static str>,
 }
 
+/// An image path that does not name a file: the error every front-end gives before loading
+/// a model.
+pub fn check_image(path: &Path) -> Result<()> {
+    if !path.is_file() {
+        return Err(NotFound(format!("image not found: {}", path.display())).into());
+    }
+    Ok(())
+}
+
 impl LoadedModel {
     pub fn net(&self) -> &dyn Network {
         self.model.net.as_ref()
+    }
+
+    /// The same network (shared, not copied) with other preprocessing: images used as they
+    /// are or resized and cropped, and a normalisation (`None`: the architecture's own).
+    pub fn with_preprocessing(&self, no_resize: bool, normalize: Option<Normalization>) -> Self {
+        Self {
+            no_resize,
+            normalization: normalize.unwrap_or(self.model.preprocess.normalization),
+            ..self.clone()
+        }
     }
 
     /// Decode and preprocess an image file.

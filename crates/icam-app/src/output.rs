@@ -7,6 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use image::RgbImage;
 
+/// A picture as PNG bytes (what [`Outputs::png`] writes).
+pub fn png_bytes(img: &RgbImage) -> Result<Vec<u8>> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut buf, image::ImageFormat::Png)
+        .context("encoding PNG")?;
+    Ok(buf.into_inner())
+}
+
 /// Files to write, by name, as bytes.
 #[derive(Default)]
 pub struct Outputs {
@@ -19,10 +27,7 @@ impl Outputs {
     }
 
     pub fn png(&mut self, path: PathBuf, img: &RgbImage) -> Result<()> {
-        let mut buf = std::io::Cursor::new(Vec::new());
-        img.write_to(&mut buf, image::ImageFormat::Png)
-            .context("encoding PNG")?;
-        self.add(path, buf.into_inner());
+        self.add(path, png_bytes(img)?);
         Ok(())
     }
 

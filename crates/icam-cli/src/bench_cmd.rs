@@ -9,7 +9,7 @@ use icam::{IcamConfig, Perturbations, Subject, Target, explain_baseline, explain
 use icam_models::{HostTensor, Objective, trace};
 use serde_json::json;
 
-use crate::model_args::ModelArgs;
+use icam_app::options::ModelArgs;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {

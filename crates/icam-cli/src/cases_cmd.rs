@@ -11,8 +11,7 @@ use clap::{Args, ValueEnum};
 use icam_app::cases::{CASES, CasesPlan, CasesRequest, Order};
 use icam_app::{Phase, Progress};
 
-use crate::explain_cmd::{ColormapArg, IcamArgs};
-use crate::model_args::ModelArgs;
+use icam_app::options::{ColormapArg, IcamArgs, ModelArgs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OrderArg {

@@ -7,8 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use icam::Target;
 
-use crate::explain_cmd::{ColormapArg, IcamArgs};
-use crate::model_args::ModelArgs;
+use icam_app::options::{ColormapArg, IcamArgs, ModelArgs};
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {

@@ -1,9 +1,11 @@
 //! `icam`: explain a CNN's decision with Integrative CAM (and Grad-CAM, Grad-CAM++, LayerCAM).
 //!
 //! A front-end over `icam-app` (which does the work: models, explanations as files, datasets,
-//! evaluation, cases, neighbours). This crate holds only, per command (`*_cmd.rs`): the clap
-//! argument structs with their flags, defaults and help (`ModelArgs`, `IcamArgs`,
-//! `ExplainArgs`, ...), their conversion into the library's requests, progress bars and
+//! evaluation, cases, neighbours; and, in `icam_app::options`, the options shared with the
+//! Python package: `ModelArgs`, `IcamArgs`, `ExplainOptions`, `EvalOptions`). This crate
+//! holds only, per command (`*_cmd.rs`): the clap argument structs of each command (its
+//! positional arguments, output folders and command-only flags, flattening the shared
+//! options), their conversion into the library's requests, progress bars and
 //! spinners (indicatif) fed by the library's progress callbacks, and what is printed on
 //! stdout/stderr. `bench` also measures the process itself (each measurement in a fresh child
 //! process, peak RSS). No maths, no file formats, no dataset or report logic.
@@ -14,7 +16,6 @@ mod compare_cmd;
 mod eval_cmd;
 mod eval_merge_cmd;
 mod explain_cmd;
-mod model_args;
 mod model_cmd;
 mod predict_cmd;
 

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use serde_json::json;
 
-use crate::model_args::ModelArgs;
+use icam_app::options::ModelArgs;
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {

@@ -73,6 +73,14 @@ impl ExplainRequest {
         }
         Ok(())
     }
+
+    /// `--dump-intermediates` needs I-CAM's intermediates.
+    pub fn check_intermediates(&self) -> Result<()> {
+        if !method(&self.method, self.gradcampp_eps)?.is_icam() {
+            return Err(invalid!("--dump-intermediates is only for --method icam"));
+        }
+        Ok(())
+    }
 }
 
 /// What an explanation run reports as it goes.
@@ -123,6 +131,11 @@ impl<'m> Explainer<'m> {
             layers,
             targets,
         })
+    }
+
+    /// The method run.
+    pub fn method(&self) -> &Method {
+        &self.method
     }
 
     /// The layers explained.

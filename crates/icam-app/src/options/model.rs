@@ -1,11 +1,13 @@
-//! The model flags shared by every command, as the library's [`ModelSpec`].
+//! The model options of every command (`--weights --arch --model --model-dir --no-resize
+//! --normalize --dtype --device`), as the library's [`ModelSpec`].
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use icam_app::{LoadedModel, ModelSpec};
 use icam_models::{Normalization, Precision};
+
+use crate::model::{LoadedModel, ModelSpec};
 
 /// Network precision (A20).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -21,6 +23,16 @@ pub enum NormalizeArg {
     None,
 }
 
+impl From<NormalizeArg> for Normalization {
+    fn from(n: NormalizeArg) -> Self {
+        match n {
+            NormalizeArg::Imagenet => Normalization::ImageNet,
+            NormalizeArg::Lite => Normalization::Lite,
+            NormalizeArg::None => Normalization::None,
+        }
+    }
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
     /// Weight file (safetensors or PyTorch .pth with torchvision tensor names). Without it,
@@ -32,23 +44,31 @@ pub struct ModelArgs {
     #[arg(long)]
     pub arch: Option<String>,
     /// A model of the store (see `icam model list`), used when --weights is not given.
-    #[arg(long, default_value = "efficientnet-lite0")]
+    #[arg(long, default_value = crate::model::DEFAULT_MODEL)]
     pub model: String,
     /// Model cache folder (default: $XDG_CACHE_HOME/icam/models or ~/.cache/icam/models).
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
-    /// Use the image as it is (RGB/255, then normalisation), without resize and centre crop.
-    #[arg(long)]
-    pub no_resize: bool,
-    /// Input normalisation (default: the architecture's own).
-    #[arg(long, value_enum)]
-    pub normalize: Option<NormalizeArg>,
+    #[command(flatten)]
+    pub preprocess: PreprocessArgs,
     /// Network precision.
     #[arg(long, value_enum, default_value = "float32")]
     pub dtype: Dtype,
     /// Where the network runs: cpu, or cuda / cuda:N in a build with `--features cuda`.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+}
+
+/// How images are prepared for the model: options of the model that may also change per
+/// image (Python's `Model.explain(..., no_resize=True)`).
+#[derive(Args, Clone, Debug)]
+pub struct PreprocessArgs {
+    /// Use the image as it is (RGB/255, then normalisation), without resize and centre crop.
+    #[arg(long)]
+    pub no_resize: bool,
+    /// Input normalisation (default: the architecture's own).
+    #[arg(long, value_enum)]
+    pub normalize: Option<NormalizeArg>,
 }
 
 impl ModelArgs {
@@ -59,19 +79,15 @@ impl ModelArgs {
         }
     }
 
-    /// The library's description of the model these flags name.
+    /// The library's description of the model these options name.
     pub fn spec(&self) -> ModelSpec {
         ModelSpec {
             weights: self.weights.clone(),
             arch: self.arch.clone(),
             model: self.model.clone(),
             model_dir: self.model_dir.clone(),
-            no_resize: self.no_resize,
-            normalize: self.normalize.map(|n| match n {
-                NormalizeArg::Imagenet => Normalization::ImageNet,
-                NormalizeArg::Lite => Normalization::Lite,
-                NormalizeArg::None => Normalization::None,
-            }),
+            no_resize: self.preprocess.no_resize,
+            normalize: self.preprocess.normalize.map(Into::into),
             precision: self.precision(),
             device: self.device.clone(),
         }

@@ -1,0 +1,65 @@
+//! What `icam explain` explains: the method, the classes, the layers, the colormap and I-CAM's
+//! options, as an [`ExplainRequest`].
+
+use clap::{Args, ValueEnum};
+use icam::render::Colormap;
+
+use super::{IcamArgs, value_enum};
+use crate::explanation::ExplainRequest;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    Icam,
+    Gradcam,
+    Gradcampp,
+    Layercam,
+}
+
+impl MethodArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Icam => "icam",
+            Self::Gradcam => "gradcam",
+            Self::Gradcampp => "gradcampp",
+            Self::Layercam => "layercam",
+        }
+    }
+}
+
+value_enum!(ColormapArg => Colormap { Inferno => Colormap::Inferno, Viridis => Colormap::Viridis, Turbo => Colormap::Turbo });
+
+/// The options of an explanation (the image, the output folder and the model are the
+/// front-end's).
+#[derive(Args, Clone, Debug)]
+pub struct ExplainOptions {
+    #[arg(long, value_enum, default_value = "icam")]
+    pub method: MethodArg,
+    /// Class(es) to explain: index, WordNet id or name; repeat or comma-separate for several
+    /// (default: the predicted class).
+    #[arg(long = "class", value_delimiter = ',', allow_hyphen_values = true)]
+    pub classes: Vec<String>,
+    /// Layers (comma-separated; default: every block for I-CAM, the last feature layer for the
+    /// baselines).
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Vec<String>,
+    /// Colormap of the pictures.
+    #[arg(long, value_enum, default_value = "inferno")]
+    pub colormap: ColormapArg,
+    #[command(flatten)]
+    pub icam: IcamArgs,
+}
+
+impl ExplainOptions {
+    /// The library's request for these options.
+    pub fn request(&self) -> ExplainRequest {
+        ExplainRequest {
+            method: self.method.name().into(),
+            classes: self.classes.clone(),
+            layers: self.layers.clone(),
+            config: self.icam.config(),
+            gradcampp_eps: self.icam.gradcampp_eps,
+            noise_mask: self.icam.noise_mask(),
+            colormap: self.colormap.into(),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The options of the front-ends, under the command line's names, defaults and help: clap
+//! definitions that the `icam` command parses from its arguments and the Python package from
+//! keyword arguments (`alpha=0.4` is `--alpha 0.4`, `no_resize=True` is `--no-resize`). One
+//! list: an option added to one of these structs is at once a flag of every command that
+//! flattens it and a keyword of the matching Python call, with the same default and the same
+//! checks. Each struct converts to the library's plain values ([`crate::ModelSpec`],
+//! [`crate::ExplainRequest`], [`crate::eval::EvalRequest`]); the rest of the crate knows
+//! nothing about flags.
+//!
+//! - [`ModelArgs`] (with [`PreprocessArgs`]): which model, how images are prepared.
+//! - [`IcamArgs`]: I-CAM's options and the Grad-CAM family's ε, perturbation files.
+//! - [`ExplainOptions`]: what `icam explain` explains (method, classes, layers, colormap).
+//! - [`EvalOptions`]: what `icam eval` evaluates.
+
+mod eval;
+mod explain;
+mod icam;
+mod model;
+
+pub use eval::EvalOptions;
+pub use explain::{ColormapArg, ExplainOptions, MethodArg};
+pub use icam::{
+    BiasArg, FormArg, IcamArgs, ModeArg, NormArg, PoolArg, PostArg, ScArg, SmoothArg, SpaceArg,
+    TargetArg, UpsampleArg,
+};
+pub use model::{Dtype, ModelArgs, NormalizeArg, PreprocessArgs};
+
+/// A clap value enum mirroring a library enum, with its conversion.
+macro_rules! value_enum {
+    ($name:ident => $target:ty { $($v:ident => $t:expr),* $(,)? }) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+        pub enum $name { $($v),* }
+        impl From<$name> for $target {
+            fn from(v: $name) -> Self { match v { $($name::$v => $t),* } }
+        }
+    };
+}
+pub(crate) use value_enum;
