@@ -14,6 +14,7 @@ pub mod error;
 pub mod host;
 pub mod labels;
 pub mod nn;
+pub mod onnx;
 pub mod preprocess;
 pub mod resnet;
 pub mod store;
@@ -28,7 +29,7 @@ pub use error::{ModelError, Result};
 pub use host::{HostData, HostTensor, Precision};
 pub use preprocess::{Geometry, Normalization, PixelImage, Preprocess};
 pub use resnet::{ResNet, ResNetDepth};
-pub use tap::{Network, Objective, Trace, logits, trace, trace_with};
+pub use tap::{LayerInfo, Network, Objective, Trace, describe_layers, logits, trace, trace_with};
 pub use weights::{WeightFile, WeightFormat};
 
 /// Architectures the zoo can build.
@@ -112,13 +113,23 @@ pub fn build(
     })
 }
 
-/// Load a weight file and build its network (architecture as in [`resolve_arch`]).
+/// Load a model file and build its network: an ONNX graph (detected by content), else a
+/// weight file whose architecture is as in [`resolve_arch`].
 pub fn load(
     path: &Path,
     arch: Option<&str>,
     device: &Device,
     precision: Precision,
 ) -> Result<Model> {
+    if onnx::is_onnx_file(path)? {
+        if let Some(a) = arch {
+            return Err(ModelError::Arch(format!(
+                "{} is an ONNX model, which carries its own architecture; drop --arch {a}",
+                path.display()
+            )));
+        }
+        return onnx::load(path, device, precision);
+    }
     let file = WeightFile::load(path)?;
     let arch = resolve_arch(&file, arch)?;
     build(&file, &arch, device, precision)

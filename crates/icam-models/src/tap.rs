@@ -23,7 +23,18 @@ pub enum Objective {
     None,
 }
 
-/// A network the tap machinery can run. Implemented by every architecture of the zoo.
+/// One tappable layer, as `icam layers` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LayerInfo {
+    pub name: String,
+    /// The operation producing it (`block output`, `Relu`, `Conv+BatchNormalization`, ...).
+    pub op: String,
+    /// `[channels, height, width]` at the model's input size, when known without running.
+    pub shape: Option<Vec<usize>>,
+}
+
+/// A network the tap machinery can run. Implemented by every architecture of the zoo and by
+/// imported ONNX graphs.
 pub trait Network: Send + Sync {
     /// Architecture name (`resnet50`, `efficientnet_lite0`, ...).
     fn arch(&self) -> &str;
@@ -42,8 +53,27 @@ pub trait Network: Send + Sync {
     /// Device and precision the weights live on.
     fn device(&self) -> &Device;
     fn precision(&self) -> Precision;
-    /// Forward pass; `tapper.tap(name, h)` is called at every tappable layer in order.
+    /// Forward pass; `tapper.tap(name, h)` is called at every tappable layer in order. The
+    /// input must have passed [`Network::validate_input`].
     fn forward(&self, x: Tensor<4>, tapper: &mut Tapper) -> Tensor<2>;
+
+    /// Every tappable layer with the operation producing it (shapes unknown by default; see
+    /// [`describe_layers`]).
+    fn layer_info(&self) -> Vec<LayerInfo> {
+        self.layer_names()
+            .into_iter()
+            .map(|name| LayerInfo {
+                name,
+                op: "block output".into(),
+                shape: None,
+            })
+            .collect()
+    }
+
+    /// Whether an input of `shape` (`[batch, 3, H, W]`) can run, before any work is done.
+    fn validate_input(&self, shape: &[usize]) -> Result<()> {
+        check_rgb_batch(self, shape)
+    }
 
     /// Canonical name of a requested layer, or an error listing the valid names.
     fn resolve_layer(&self, name: &str) -> Result<String> {
@@ -255,11 +285,41 @@ pub fn logits(net: &dyn Network, input: &HostTensor) -> Result<HostTensor> {
 }
 
 fn check_input(net: &dyn Network, input: &HostTensor) -> Result<()> {
-    match input.shape.as_slice() {
+    net.validate_input(&input.shape)
+}
+
+/// The default input check: a non-empty batch of RGB images of at least 32×32.
+pub fn check_rgb_batch<N: Network + ?Sized>(net: &N, shape: &[usize]) -> Result<()> {
+    match shape {
         [b, 3, h, w] if *b > 0 && *h >= 32 && *w >= 32 => Ok(()),
         s => Err(ModelError::Input(format!(
             "{} expects a batch of RGB images [batch, 3, H, W] with H, W >= 32, got {s:?}",
             net.arch()
         ))),
     }
+}
+
+/// Every tappable layer of `net` with its shape for an input of `height`×`width`: the
+/// network's own description, with shapes it does not know read from one forward pass (no
+/// gradients) on a blank image.
+pub fn describe_layers(net: &dyn Network, height: usize, width: usize) -> Result<Vec<LayerInfo>> {
+    let mut info = net.layer_info();
+    if info.iter().all(|l| l.shape.is_some()) {
+        return Ok(info);
+    }
+    let shape = vec![1, 3, height, width];
+    net.validate_input(&shape)?;
+    let input = HostTensor::f32(shape, vec![0.0; 3 * height * width]);
+    let names: Vec<String> = info.iter().map(|l| l.name.clone()).collect();
+    let x: Tensor<4> = input.to_burn(net.device(), net.precision())?;
+    let mut tapper = Tapper::new(&names, false);
+    let _ = net.forward(x, &mut tapper);
+    for (l, found) in info.iter_mut().zip(tapper.found) {
+        if l.shape.is_none()
+            && let Some((t, _)) = found
+        {
+            l.shape = Some(t.dims()[1..].to_vec());
+        }
+    }
+    Ok(info)
 }

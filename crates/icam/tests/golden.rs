@@ -229,11 +229,12 @@ fn run_case(env: &Env, case: &Case) {
             "{}",
             case.name
         );
+        // Native names; an ONNX model resolves them through its module-path aliases.
         let sel: Vec<String> = j["selected_layers"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|v| v.as_str().unwrap().into())
+            .map(|v| model.net.resolve_layer(v.as_str().unwrap()).unwrap())
             .collect();
         assert_eq!(r.report.selected_layers, sel, "{}: selection", case.name);
         let score_tol = if f64run { 1e-9 } else { 1e-2 };
@@ -343,6 +344,55 @@ fn every_golden_of_the_manifest() {
     assert_eq!(all.len(), 15);
     for c in &all {
         run_case(&env, c);
+    }
+}
+
+/// ONNX exports of the same ResNet-50 (made by `tools/make_onnx_fixtures.py --resnet50` into
+/// `target/onnx-fixtures/`, or `ICAM_ONNX_FIXTURES`) reproduce every golden through their
+/// default layers: the TorchScript export with BatchNorm kept in float32 and float64; the
+/// exports with BatchNorm folded by the exporter (in float32) at the float32 goldens.
+#[test]
+fn onnx_exports_reproduce_the_goldens() {
+    let Some(shared) = shared_dir() else { return };
+    let dir = std::env::var_os("ICAM_ONNX_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/onnx-fixtures"));
+    let all = cases(&shared);
+    for (variant, precisions) in [
+        ("ts", &["float32", "float64"][..]),
+        ("ts_fold", &["float32"][..]),
+        ("dynamo", &["float32"][..]),
+    ] {
+        let p = dir.join(format!("resnet50_seed0_{variant}.onnx"));
+        if !p.exists() {
+            eprintln!(
+                "SKIPPED: {} not found (make it with tools/make_onnx_fixtures.py --resnet50)",
+                p.display()
+            );
+            continue;
+        }
+        let mut models = HashMap::new();
+        for &dt in precisions {
+            let prec = if dt == "float64" { Precision::F64 } else { Precision::F32 };
+            let m = load(&p, None, &cpu(), prec).unwrap();
+            let native: Vec<String> = (1..=4)
+                .flat_map(|s| (0..[3, 4, 6, 3][s - 1]).map(move |b| format!("layer{s}.{b}")))
+                .map(|l| m.net.resolve_layer(&l).unwrap())
+                .collect();
+            assert_eq!(m.net.candidate_layers(), native, "{variant}");
+            models.insert(if dt == "float64" { "float64" } else { "float32" }, m);
+        }
+        let env = Env {
+            shared: shared.clone(),
+            models,
+        };
+        for c in &all {
+            let dt = c.opts.get("dtype").map(String::as_str).unwrap_or("float32");
+            if precisions.contains(&dt) {
+                eprintln!("{variant}: {}", c.name);
+                run_case(&env, c);
+            }
+        }
     }
 }
 
