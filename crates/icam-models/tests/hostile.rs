@@ -171,14 +171,19 @@ fn faulty_graphs_are_one_line_errors() {
     );
 
     let mut m = tiny();
-    m.graph.as_mut().unwrap().node[0].attribute.push(AttributeProto {
-        name: "auto_pad".into(),
-        s: b"SIDEWAYS".to_vec(),
-        r#type: attr_type::STRING,
-        ..Default::default()
-    });
+    m.graph.as_mut().unwrap().node[0]
+        .attribute
+        .push(AttributeProto {
+            name: "auto_pad".into(),
+            s: b"SIDEWAYS".to_vec(),
+            r#type: attr_type::STRING,
+            ..Default::default()
+        });
     let e = load_err(&m);
-    assert!(e.contains("SIDEWAYS") && e.contains("Conv node `conv`"), "{e}");
+    assert!(
+        e.contains("SIDEWAYS") && e.contains("Conv node `conv`"),
+        "{e}"
+    );
 
     let mut m = tiny();
     m.graph.as_mut().unwrap().initializer[0].dims = vec![2, 3, 3, 4];
@@ -219,7 +224,10 @@ fn faulty_graphs_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("t.onnx");
     std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
-    let e = load(&p, None, &cpu(), Precision::F32).err().unwrap().to_string();
+    let e = load(&p, None, &cpu(), Precision::F32)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("not a valid ONNX model"), "{e}");
 }
 

@@ -356,7 +356,9 @@ fn onnx_exports_reproduce_the_goldens() {
     let Some(shared) = shared_dir() else { return };
     let dir = std::env::var_os("ICAM_ONNX_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/onnx-fixtures"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/onnx-fixtures")
+        });
     let all = cases(&shared);
     for (variant, precisions) in [
         ("ts", &["float32", "float64"][..]),
@@ -373,14 +375,25 @@ fn onnx_exports_reproduce_the_goldens() {
         }
         let mut models = HashMap::new();
         for &dt in precisions {
-            let prec = if dt == "float64" { Precision::F64 } else { Precision::F32 };
+            let prec = if dt == "float64" {
+                Precision::F64
+            } else {
+                Precision::F32
+            };
             let m = load(&p, None, &cpu(), prec).unwrap();
             let native: Vec<String> = (1..=4)
                 .flat_map(|s| (0..[3, 4, 6, 3][s - 1]).map(move |b| format!("layer{s}.{b}")))
                 .map(|l| m.net.resolve_layer(&l).unwrap())
                 .collect();
             assert_eq!(m.net.candidate_layers(), native, "{variant}");
-            models.insert(if dt == "float64" { "float64" } else { "float32" }, m);
+            models.insert(
+                if dt == "float64" {
+                    "float64"
+                } else {
+                    "float32"
+                },
+                m,
+            );
         }
         let env = Env {
             shared: shared.clone(),

@@ -35,8 +35,9 @@ impl From<NormalizeArg> for Normalization {
 
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
-    /// Weight file (safetensors or PyTorch .pth with torchvision tensor names). Without it,
-    /// the cached `--model` is used.
+    /// Model file: an ONNX export of any CNN classifier, or weights (safetensors or PyTorch
+    /// .pth with torchvision tensor names); detected by content. Without it, the cached
+    /// `--model` is used.
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
     /// Architecture (resnet18/34/50/101/152, efficientnet_lite0/1/2); inferred from the weights
@@ -51,6 +52,10 @@ pub struct ModelArgs {
     pub model_dir: Option<PathBuf>,
     #[command(flatten)]
     pub preprocess: PreprocessArgs,
+    /// Class names, one per line in class-index order (default: ImageNet's for 1000-class
+    /// models, indices otherwise).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
     /// Network precision.
     #[arg(long, value_enum, default_value = "float32")]
     pub dtype: Dtype,
@@ -90,6 +95,7 @@ impl ModelArgs {
             normalize: self.preprocess.normalize.map(Into::into),
             precision: self.precision(),
             device: self.device.clone(),
+            labels: self.labels.clone(),
         }
     }
 
