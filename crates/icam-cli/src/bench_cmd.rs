@@ -13,7 +13,7 @@ use icam_app::options::ModelArgs;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Image to run on (default: a synthetic 224×224 gradient image).
+    /// Image to run on (default: a synthetic gradient image of the model's input size).
     #[arg(long)]
     pub image: Option<std::path::PathBuf>,
     /// Batch sizes of the forward+backward measurement.
@@ -135,7 +135,11 @@ fn measure_one(a: &BenchArgs, index: usize) -> Result<serde_json::Value> {
     let net = loaded.model.net.as_ref();
     let px = match &a.image {
         Some(p) => (*loaded.open_image(p)?.pixels).clone(),
-        None => icam_app::model::synthetic_image(224, 224),
+        None => {
+            // The model's own input size (224×224 for the zoo; an ONNX graph's fixed size).
+            let (h, w) = loaded.model.preprocess.crop.unwrap_or((224, 224));
+            icam_app::model::synthetic_image(h as usize, w as usize)
+        }
     };
     let prec = a.model.precision();
     let one = loaded.normalization.to_model_input(&px, prec);
