@@ -3,7 +3,7 @@
 //! float32 and float64, and the Grad-CAM map at a module's output tensor, addressed by its
 //! module path alias.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use icam_models::{HostTensor, Model, Objective, Precision, WeightFile, cpu, load, trace};
 
@@ -95,7 +95,7 @@ fn check(name: &str) {
             .iter()
             .map(|&c| Objective::Logit(c as usize))
             .collect();
-        let t = trace(m.net.as_ref(), &x, &[layer.clone()], &classes, false)
+        let t = trace(m.net.as_ref(), &x, std::slice::from_ref(&layer), &classes, false)
             .unwrap_or_else(|err| panic!("{name}: {err}"));
         if p == Precision::F64 {
             assert_eq!(
@@ -201,6 +201,3 @@ fn default_layers_of_every_family() {
         assert!(c.len() >= 2, "{}", p.display());
     }
 }
-
-#[allow(dead_code)]
-fn unused(_: &Path) {}

@@ -92,7 +92,7 @@ pub fn reshape_target(
     }
     let known = checked_numel(&out.iter().map(|&d| d as i64).collect::<Vec<_>>())?;
     if let Some(i) = infer {
-        if known == 0 || n % known != 0 {
+        if known == 0 || !n.is_multiple_of(known) {
             return Err(format!("cannot reshape {input:?} to {spec:?}"));
         }
         out[i] = n / known;

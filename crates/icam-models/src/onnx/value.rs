@@ -144,6 +144,9 @@ fn pad4(d: &[usize]) -> Vec<usize> {
 }
 
 /// A value of the interpreter.
+// A burn tensor is a few hundred bytes by value; values are moved once per operator, so
+// boxing them would only add an allocation per operator.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Value {
     Dev(Ft),

@@ -18,6 +18,7 @@ enum Bin {
     Pow,
 }
 
+#[allow(clippy::large_enum_variant)] // one per node, built once
 #[derive(Debug)]
 enum Side {
     /// Both operands are computed.
