@@ -55,12 +55,14 @@ impl WeightFile {
             })?
         };
         let head = &head[..n];
+        // safetensors first: its 8-byte header length may well start with 0x80, the first
+        // byte of a legacy pickle (whose ninth byte is inside the magic number, never `{`).
         if head.starts_with(b"PK\x03\x04") {
             Self::load_pth(path, WeightFormat::PthZip)
-        } else if head.first() == Some(&0x80) {
-            Self::load_pth(path, WeightFormat::PthLegacy)
         } else if n >= 9 && head[8] == b'{' {
             Self::load_safetensors(path)
+        } else if head.first() == Some(&0x80) {
+            Self::load_pth(path, WeightFormat::PthLegacy)
         } else {
             Err(bad(
                 path,
