@@ -154,6 +154,52 @@ fn the_tiny_model_runs() {
     assert!(e.contains("height 32"), "{e}");
 }
 
+/// Weights stored beside the model (the torch.export exporter's default `model.onnx.data`).
+#[test]
+fn external_data_is_read_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let inline = tiny();
+    let mut m = tiny();
+    let w = &mut m.graph.as_mut().unwrap().initializer[0];
+    let mut data = vec![7u8; 16];
+    data.extend_from_slice(&w.raw_data);
+    std::fs::write(dir.path().join("m.onnx.data"), &data).unwrap();
+    let n = w.raw_data.len();
+    w.raw_data.clear();
+    w.data_location = 1;
+    let entry = |k: &str, v: String| StringStringEntryProto {
+        key: k.into(),
+        value: v,
+    };
+    w.external_data = vec![
+        entry("location", "m.onnx.data".into()),
+        entry("offset", "16".into()),
+        entry("length", n.to_string()),
+    ];
+    let ext = write(dir.path(), "m.onnx", &m);
+    let inl = write(dir.path(), "inline.onnx", &inline);
+    let x = HostTensor::f64(vec![1, 3, 32, 32], (0..3072).map(|i| (i % 7) as f64).collect());
+    let run = |p: &Path| {
+        let m = load(p, None, &cpu(), Precision::F64).unwrap();
+        logits(m.net.as_ref(), &x).unwrap().to_f64()
+    };
+    assert_eq!(run(&ext), run(&inl));
+    // An offset past the end of the data file.
+    m.graph.as_mut().unwrap().initializer[0].external_data[1] = entry("offset", "17".into());
+    let e = load_err_in(dir.path(), &m);
+    assert!(e.contains("past its end"), "{e}");
+}
+
+fn load_err_in(dir: &Path, m: &ModelProto) -> String {
+    let p = write(dir, "m.onnx", m);
+    let e = load(&p, None, &cpu(), Precision::F32)
+        .err()
+        .expect("the model must be refused")
+        .to_string();
+    assert!(!e.contains('\n'), "one line: {e}");
+    e
+}
+
 #[test]
 fn faulty_graphs_are_one_line_errors() {
     // relu → gap → flatten → relu
