@@ -178,7 +178,10 @@ fn external_data_is_read_within_bounds() {
     ];
     let ext = write(dir.path(), "m.onnx", &m);
     let inl = write(dir.path(), "inline.onnx", &inline);
-    let x = HostTensor::f64(vec![1, 3, 32, 32], (0..3072).map(|i| (i % 7) as f64).collect());
+    let x = HostTensor::f64(
+        vec![1, 3, 32, 32],
+        (0..3072).map(|i| (i % 7) as f64).collect(),
+    );
     let run = |p: &Path| {
         let m = load(p, None, &cpu(), Precision::F64).unwrap();
         logits(m.net.as_ref(), &x).unwrap().to_f64()
@@ -402,5 +405,115 @@ fn mutated_weight_files_and_images_never_panic() {
             }
             fuzz(&format!("image-{ext}"), &src, &ext, 300, 4, image);
         }
+    }
+}
+
+/// Operator details no torchvision export exercises: `auto_pad` (SAME_UPPER/LOWER equal the
+/// explicit asymmetric padding they stand for) and Gemm's `transA`, `alpha`, `beta`.
+#[test]
+fn auto_pad_asymmetric_pads_and_gemm_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = HostTensor::f64(
+        vec![1, 3, 33, 33],
+        (0..3 * 33 * 33)
+            .map(|i| ((i * 37) % 11) as f64 - 5.0)
+            .collect(),
+    );
+    let run = |m: &ModelProto, name: &str| {
+        let p = write(dir.path(), name, m);
+        let net = load(&p, None, &cpu(), Precision::F64).unwrap();
+        logits(net.net.as_ref(), &x).unwrap().to_f64()
+    };
+    let with_pad = |attrs: Vec<AttributeProto>| {
+        let mut m = tiny();
+        let g = m.graph.as_mut().unwrap();
+        g.input[0] = value("x", &[1, 3, 33, 33]);
+        let w: Vec<f32> = (0..54).map(|i| ((i * 7) % 5) as f32 * 0.25 - 0.5).collect();
+        g.initializer[0] = floats("w", &[2, 3, 3, 3], &w);
+        g.node[0].attribute = attrs;
+        g.node[0].attribute.push(ints("strides", &[2, 2]));
+        m
+    };
+    let s = |v: &str| AttributeProto {
+        name: "auto_pad".into(),
+        s: v.as_bytes().to_vec(),
+        r#type: attr_type::STRING,
+        ..Default::default()
+    };
+    // 33 input, kernel 3, stride 2: 17 outputs, total padding 2·16 + 3 − 33 = 2 → (1, 1).
+    let upper = run(&with_pad(vec![s("SAME_UPPER")]), "u.onnx");
+    let explicit = run(&with_pad(vec![ints("pads", &[1, 1, 1, 1])]), "e.onnx");
+    assert_eq!(upper, explicit);
+    // Kernel 2, stride 1 on 33: total padding 1, after (upper) or before (lower).
+    let k2 = |attrs: Vec<AttributeProto>| {
+        let mut m = with_pad(attrs);
+        let g = m.graph.as_mut().unwrap();
+        let w: Vec<f32> = (0..24).map(|i| ((i * 3) % 5) as f32 * 0.5 - 1.0).collect();
+        g.initializer[0] = floats("w", &[2, 3, 2, 2], &w);
+        g.node[0]
+            .attribute
+            .retain(|a| a.name != "strides" && a.name != "kernel_shape");
+        m
+    };
+    let (up, low) = (
+        run(&k2(vec![s("SAME_UPPER")]), "ku.onnx"),
+        run(&k2(vec![s("SAME_LOWER")]), "kl.onnx"),
+    );
+    assert_eq!(up, run(&k2(vec![ints("pads", &[0, 0, 1, 1])]), "kue.onnx"));
+    assert_eq!(low, run(&k2(vec![ints("pads", &[1, 1, 0, 0])]), "kle.onnx"));
+    assert_ne!(up, low);
+
+    // Gemm: y = alpha·Aᵀ·B + beta·C with A given transposed ([K, M] for M = 1).
+    let mut m = tiny();
+    let g = m.graph.as_mut().unwrap();
+    g.node.insert(4, node("Transpose", "t", &["f"], &["ft"]));
+    g.node[5].input[0] = "ft".into();
+    g.node[5].attribute = vec![
+        AttributeProto {
+            name: "transA".into(),
+            i: 1,
+            r#type: attr_type::INT,
+            ..Default::default()
+        },
+        AttributeProto {
+            name: "alpha".into(),
+            f: 0.5,
+            r#type: attr_type::FLOAT,
+            ..Default::default()
+        },
+        AttributeProto {
+            name: "beta".into(),
+            f: 2.0,
+            r#type: attr_type::FLOAT,
+            ..Default::default()
+        },
+    ];
+    g.initializer[2] = floats("fw", &[2, 4], &[1.0, 0.5, -0.5, 0.0, -1.0, 0.25, 2.0, 1.0]);
+    g.initializer[3] = floats("fb", &[4], &[1.0, 2.0, 3.0, 4.0]);
+    let plain = {
+        let p = write(dir.path(), "plain.onnx", &tiny());
+        let x = HostTensor::f64(vec![1, 3, 32, 32], vec![1.0; 3 * 32 * 32]);
+        let net = load(&p, None, &cpu(), Precision::F64).unwrap();
+        logits(net.net.as_ref(), &x).unwrap().to_f64()
+    };
+    let p = write(dir.path(), "gemm.onnx", &m);
+    let net = load(&p, None, &cpu(), Precision::F64).unwrap();
+    let y = logits(
+        net.net.as_ref(),
+        &HostTensor::f64(vec![1, 3, 32, 32], vec![1.0; 3 * 32 * 32]),
+    )
+    .unwrap()
+    .to_f64();
+    // The pooled features f = (c0, c1) are recovered from the plain model's logits:
+    // y0 = c0 − c1, y3 = c1.
+    let (c1, c0) = (plain[3], plain[0] + plain[3]);
+    let expect = [
+        0.5 * (c0 - c1) + 2.0,
+        0.5 * (0.5 * c0 + 0.25 * c1) + 4.0,
+        0.5 * (-0.5 * c0 + 2.0 * c1) + 6.0,
+        0.5 * c1 + 8.0,
+    ];
+    for (a, b) in y.iter().zip(expect) {
+        assert!((a - b).abs() < 1e-12, "{y:?} vs {expect:?}");
     }
 }

@@ -95,8 +95,14 @@ fn check(name: &str) {
             .iter()
             .map(|&c| Objective::Logit(c as usize))
             .collect();
-        let t = trace(m.net.as_ref(), &x, std::slice::from_ref(&layer), &classes, false)
-            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        let t = trace(
+            m.net.as_ref(),
+            &x,
+            std::slice::from_ref(&layer),
+            &classes,
+            false,
+        )
+        .unwrap_or_else(|err| panic!("{name}: {err}"));
         if p == Precision::F64 {
             assert_eq!(
                 t.activations[0].shape,
