@@ -3,9 +3,10 @@ exporters, plus PyTorch's logits (float32 and float64) and the activation, gradi
 Grad-CAM map at one named module, for icam's ONNX tests.
 
     /work/refenv/bin/python tools/make_onnx_fixtures.py            # the small committed fixtures
-    /work/refenv/bin/python tools/make_onnx_fixtures.py --resnet50 # + ONNX exports of the
-        # reference ResNet-50 (shared/reference/fixtures/resnet50_seed0.safetensors) into
-        # target/onnx-fixtures/ (gitignored; the golden test skips when they are absent)
+    /work/refenv/bin/python tools/make_onnx_fixtures.py --only none --resnet50
+        # only the ONNX exports of the reference ResNet-50
+        # (shared/reference/fixtures/resnet50_seed0.safetensors) into target/onnx-fixtures/
+        # (gitignored; crates/icam/tests/golden.rs skips when they are absent)
 
 Each family is exported once with the TorchScript exporter (`dynamo=False`, opset 17) with
 BatchNorm kept as BatchNormalization nodes (`training=PRESERVE`, no constant folding), so that

@@ -23,15 +23,19 @@ pub fn run(a: &LayersArgs) -> Result<()> {
     let info = icam_models::describe_layers(net, h as usize, w as usize)?;
     let candidates = net.candidate_layers();
     let baseline = net.baseline_layer();
+    // Defaults may be given as aliases (`layer4`); mark the layers they stand for.
+    let resolve = |l: &String| net.resolve_layer(l).unwrap_or_else(|_| l.clone());
+    let candidate_rows: Vec<String> = candidates.iter().map(resolve).collect();
+    let baseline_row = resolve(&baseline);
     let aliases = net.aliases();
     let rows: Vec<_> = info
         .iter()
         .map(|l| {
             let mut default = Vec::new();
-            if candidates.contains(&l.name) {
+            if candidate_rows.contains(&l.name) {
                 default.push("icam");
             }
-            if l.name == baseline {
+            if l.name == baseline_row {
                 default.push("baseline");
             }
             let names: Vec<&str> = aliases
