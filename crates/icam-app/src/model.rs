@@ -96,9 +96,9 @@ impl ModelSpec {
         };
         let normalization = self.normalize.unwrap_or(model.preprocess.normalization);
         let labels = match &self.labels {
-            Some(p) => Some(
-                Labels::from_file(p, model.net.num_classes()).map_err(anyhow::Error::msg)?,
-            ),
+            Some(p) => {
+                Some(Labels::from_file(p, model.net.num_classes()).map_err(anyhow::Error::msg)?)
+            }
             None => Labels::for_classes(model.net.num_classes()),
         };
         Ok(LoadedModel {

@@ -180,7 +180,7 @@ fn explanations_match_the_goldens_and_their_files() {
     let top = m.predict(&image, 5).unwrap();
     assert_eq!(top.len(), 5);
     assert_eq!(top[0].class, 509);
-    assert_eq!(top[0].label, Some("confectionery"));
+    assert_eq!(top[0].label.as_deref(), Some("confectionery"));
     assert!(top.windows(2).all(|w| w[0].prob >= w[1].prob));
     assert!((top[0].prob - ex[0].prob).abs() < 1e-6);
 }
