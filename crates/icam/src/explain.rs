@@ -6,6 +6,7 @@ use icam_models::{
 };
 use serde::Serialize;
 
+pub use crate::cam::{CamProgress, CamSpec, FinerReport, explain_cam};
 use crate::config::{IcamConfig, ScoreTarget, Space};
 use crate::error::{IcamError, Result};
 use crate::fusion::{Fused, fuse};
@@ -13,10 +14,9 @@ use crate::maps::Map;
 use crate::methods::icam::{
     IcamLayerMap, IcamLayerStats, Smooth, icam_layer_map, smooth_derivatives,
 };
-pub use crate::cam::{CamProgress, CamSpec, FinerReport, explain_cam};
 use crate::methods::{CamMethod, LayerInput};
-use crate::scaling::Scaling;
 use crate::perturb::{Perturbations, perturb};
+use crate::scaling::Scaling;
 use crate::scoring::{
     Selection, input_gradient_map, layer_distance, layer_score, phi_norm_map, select_layers,
 };

@@ -28,11 +28,10 @@ pub mod similarity;
 pub use config::{IcamConfig, ScoreTarget, Space};
 pub use error::{IcamError, Result};
 pub use explain::{
-    BaselineResult, CamProgress, CamSpec, FinerReport, IcamPrepared, IcamReport, IcamResult,
-    Stage, Subject, Target, explain_baseline, explain_cam, explain_icam, finish_icam,
-    prepare_icam,
+    BaselineResult, CamProgress, CamSpec, FinerReport, IcamPrepared, IcamReport, IcamResult, Stage,
+    Subject, Target, explain_baseline, explain_cam, explain_icam, finish_icam, prepare_icam,
 };
-pub use methods::finer::Finer;
-pub use scaling::Scaling;
 pub use maps::{Map, Upsample};
+pub use methods::finer::Finer;
 pub use perturb::Perturbations;
+pub use scaling::Scaling;

@@ -44,7 +44,10 @@ fn top_eigenvector(m: DMatrix<f64>) -> (nalgebra::DVector<f64>, f64) {
             best = i;
         }
     }
-    (e.eigenvectors.column(best).into_owned(), e.eigenvalues[best])
+    (
+        e.eigenvectors.column(best).into_owned(),
+        e.eigenvalues[best],
+    )
 }
 
 /// icam's sign rule for a principal component: flip the projection so that its entry of
@@ -72,7 +75,11 @@ mod tests {
         // [-2, -1, 0, 3]; v₁ = (1, 2)/√5, projection = s'·√5 = [-2√5, -√5, 0, 3√5]: the
         // largest |value| (3√5) is positive already.
         let s = [1.0, 2.0, 3.0, 6.0];
-        let data: Vec<f64> = s.iter().chain(s.iter().map(|v| v * 2.0).collect::<Vec<_>>().iter()).copied().collect();
+        let data: Vec<f64> = s
+            .iter()
+            .chain(s.iter().map(|v| v * 2.0).collect::<Vec<_>>().iter())
+            .copied()
+            .collect();
         let r5 = 5f64.sqrt();
         let want = [-2.0 * r5, -r5, 0.0, 3.0 * r5];
         for (k, hw) in [(2, 4)] {
@@ -85,7 +92,10 @@ mod tests {
         // c = [1, -1]·(1, 2, 2) + mean: projection ±[3, -3] → [3, -3] (first on ties).
         let d = [5.0, 3.0, 2.0, -2.0, 7.0, 3.0];
         let p = first_component_projection(&d, 3, 2);
-        assert!((p[0] - 3.0).abs() < 1e-12 && (p[1] + 3.0).abs() < 1e-12, "{p:?}");
+        assert!(
+            (p[0] - 3.0).abs() < 1e-12 && (p[1] + 3.0).abs() < 1e-12,
+            "{p:?}"
+        );
         // The sign rule flips.
         let mut q = vec![1.0, -4.0, 2.0];
         orient(&mut q);

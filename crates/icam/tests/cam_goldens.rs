@@ -22,13 +22,21 @@ use icam_models::{
 
 const TOL: f64 = 1e-4;
 
+/// Ablation-CAM's weights `(y − y_k)/y` cancel: on ResNet-50's layer4 `y − y_k` is a
+/// thousandth of `y`, and burn's float32 classifier (2,048-term sums) rounds `y_k` less
+/// accurately than oneDNN, leaving 2.7e-4 on the map (the package is within 2.9e-6 of the
+/// exact float64 ablation). In float64 icam is within [`TOL`]; in float32 this case gets
+/// [`ABLATION_F32_TOL`].
+const ABLATION_F32_TOL: f64 = 5e-4;
+
 struct Goldens {
     meta: serde_json::Value,
     tensors: Vec<(String, Vec<f64>)>,
 }
 
 fn goldens() -> Goldens {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cam_goldens.safetensors");
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cam_goldens.safetensors");
     let bytes = std::fs::read(&p).unwrap();
     let (_, md) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let meta: serde_json::Value =
@@ -75,6 +83,10 @@ impl Goldens {
 
     /// As [`check`], returning max |d| and whether the case is within tolerance.
     fn compare(&self, key: &str, heat: &Map) -> (f64, bool) {
+        self.compare_within(key, heat, TOL)
+    }
+
+    fn compare_within(&self, key: &str, heat: &Map, tol: f64) -> (f64, bool) {
         let rc: Vec<usize> = self.meta["rows_cols"]
             .as_array()
             .unwrap()
@@ -100,7 +112,7 @@ impl Goldens {
         let ds = (sum - case["sum"].as_f64().unwrap()).abs() / n;
         let dw = (wsum - case["wsum"].as_f64().unwrap()).abs() / (n * 49.0);
         eprintln!("{key:40} max|d| {mx:.2e}  mean-sum |d| {ds:.1e}  weighted {dw:.1e}");
-        (mx, mx <= TOL && ds <= TOL && dw <= TOL)
+        (mx, mx <= tol && ds <= tol && dw <= tol)
     }
 }
 
@@ -205,7 +217,12 @@ fn run_model(name: &str) {
             .unwrap_or_else(|e| panic!("{key}: {e}"))
             .remove(0);
         assert_eq!(r.target_class, su.class, "{key}");
-        let (mx, ok) = g.compare(&key, &r.heat);
+        let tol = if key == "resnet50/ablationcam" {
+            ABLATION_F32_TOL
+        } else {
+            TOL
+        };
+        let (mx, ok) = g.compare_within(&key, &r.heat, tol);
         if !ok {
             failed.push(format!("{key} ({mx:.2e})"));
         }
@@ -218,6 +235,28 @@ fn run_model(name: &str) {
 #[test]
 fn every_method_equals_the_package_on_resnet50() {
     run_model("resnet50");
+}
+
+/// Ablation-CAM on ResNet-50 in float64: within [`TOL`] (see [`ABLATION_F32_TOL`]).
+#[test]
+fn ablationcam_in_float64_equals_the_package_on_resnet50() {
+    let g = goldens();
+    let Some(shared) = shared_dir() else { return };
+    let w = shared.join("reference/fixtures/resnet50_seed0.safetensors");
+    let model = load(&w, None, &cpu(), Precision::F64).unwrap();
+    let img = image(&shared);
+    let s = Subject {
+        net: model.net.as_ref(),
+        image: &img,
+        normalization: Normalization::ImageNet,
+    };
+    let key = "resnet50/ablationcam";
+    let (spec, layers) = spec_of(&g.meta["cases"][key]);
+    let class = g.meta["resnet50"]["target_class"].as_u64().unwrap() as usize;
+    let r = explain_cam(&s, &spec, &layers, &[Target::Class(class)], &mut |_| {})
+        .unwrap()
+        .remove(0);
+    g.check(key, &r.heat);
 }
 
 #[test]
@@ -250,10 +289,7 @@ impl Passes for PlainPasses<'_> {
         for i in 0..count {
             let mut buf = self.x.clone();
             make(i, &mut buf);
-            let t = HostTensor::f32(
-                vec![1, 3, h, w],
-                buf.iter().map(|&v| v as f32).collect(),
-            );
+            let t = HostTensor::f32(vec![1, 3, h, w], buf.iter().map(|&v| v as f32).collect());
             out.push(logits(self.net, &t)?.sample_f64(0)[self.class]);
         }
         Ok(out)
@@ -272,7 +308,9 @@ impl Passes for PlainPasses<'_> {
 #[test]
 fn scorecam_channel_subset_equals_the_package_on_resnet50() {
     let g = goldens();
-    let Some(su) = setup("resnet50", &g) else { return };
+    let Some(su) = setup("resnet50", &g) else {
+        return;
+    };
     let case = &g.meta["cases"]["resnet50/scorecam_subset"];
     let channels: Vec<usize> = case["channels"]
         .as_array()
@@ -284,7 +322,12 @@ fn scorecam_channel_subset_equals_the_package_on_resnet50() {
     let x = su.norm.to_model_input(&su.image, Precision::F32);
     let (_, acts) = activations(net, &x, &["layer4".to_string()]).unwrap();
     let a = acts[0].sample_f64(0);
-    let [_, _, h, w] = [acts[0].shape[0], acts[0].shape[1], acts[0].shape[2], acts[0].shape[3]];
+    let [_, _, h, w] = [
+        acts[0].shape[0],
+        acts[0].shape[1],
+        acts[0].shape[2],
+        acts[0].shape[3],
+    ];
     let sub: Vec<f64> = channels
         .iter()
         .flat_map(|&c| a[c * h * w..(c + 1) * h * w].to_vec())
@@ -374,7 +417,7 @@ fn ablationcam_without_forward_from_runs_the_whole_network() {
     .remove(0);
     g.check(key, &r.heat);
     assert_eq!(seen.first(), Some(&0));
-    assert_eq!(seen.last(), Some(&16));
+    assert_eq!(seen.last(), Some(&17));
 }
 
 /// The full Score-CAM maps (2,048 / 1,280 forward passes; minutes): run with `--ignored`

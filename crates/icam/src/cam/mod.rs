@@ -11,9 +11,7 @@ pub mod augment;
 pub mod passes;
 pub mod target;
 
-use icam_models::{
-    HostTensor, Objective, TraceExtras, activations, trace_seeded, trace_with,
-};
+use icam_models::{HostTensor, Objective, TraceExtras, activations, trace_seeded, trace_with};
 use serde::Serialize;
 
 use crate::error::{IcamError, Result};
@@ -143,7 +141,10 @@ pub fn explain_cam(
             layers.to_vec()
         }
     };
-    let x0 = s.normalization.to_model_input(s.image, s.precision()).to_f64();
+    let x0 = s
+        .normalization
+        .to_model_input(s.image, s.precision())
+        .to_f64();
     let (h, w) = (s.image.height, s.image.width);
     let mut resolved: Option<Vec<ClassTarget>> = None;
     let mut heats: Vec<Vec<Map>> = vec![Vec::new(); targets.len()];
@@ -285,7 +286,12 @@ fn run_once(
                     h: lh,
                     w: lw,
                 };
-                cams.push(layer_cam(m.as_ref(), &input, spec.eigen_smooth, &mut passes)?);
+                cams.push(layer_cam(
+                    m.as_ref(),
+                    &input,
+                    spec.eigen_smooth,
+                    &mut passes,
+                )?);
             }
             out.push(finish(spec, target, logits.clone(), cams, h, w));
         }
@@ -317,10 +323,7 @@ fn run_once(
     } else {
         trace_with(s.net, &batch, layers, false, |logits| {
             chosen = resolve(&logits.sample_f64(0));
-            Ok(chosen
-                .iter()
-                .map(|t| Objective::Logit(t.class()))
-                .collect())
+            Ok(chosen.iter().map(|t| Objective::Logit(t.class())).collect())
         })?
     };
     let mut out = Vec::new();
@@ -335,7 +338,11 @@ fn run_once(
                         s.net.arch()
                     )));
                 }
-                let gx = tr.input_grad.as_ref().expect("input gradient asked").sample_f64(b);
+                let gx = tr
+                    .input_grad
+                    .as_ref()
+                    .expect("input gradient asked")
+                    .sample_f64(b);
                 check_grads("the input", &gx)?;
                 let grads: Vec<Vec<f64>> =
                     tr.biases.iter().map(|bg| bg.grad.sample_f64(b)).collect();

@@ -30,13 +30,20 @@ impl CamMethod for AblationCam {
         false
     }
 
+    /// `K + 1` passes from the layer on: every channel ablated, then the layer unchanged,
+    /// whose score is `y`. (Taking `y` from the same passes as the `y_k` cancels the float32
+    /// rounding the two code paths, full network and tail, would leave in `y − y_k`.)
     fn contributions(&self, x: &LayerInput, passes: &mut dyn Passes) -> Result<Contributions> {
-        let y = passes.score()?;
         let value = ablation_value(x.a);
-        let hw = x.hw();
-        let edit = |ch: usize, buf: &mut [f64]| buf[ch * hw..(ch + 1) * hw].fill(value);
-        let ablated = passes.layer_scores(x.k, &edit)?;
-        Ok(Contributions::Channel(ablation_weights(y, &ablated)))
+        let (hw, k) = (x.hw(), x.k);
+        let edit = |ch: usize, buf: &mut [f64]| {
+            if ch < k {
+                buf[ch * hw..(ch + 1) * hw].fill(value)
+            }
+        };
+        let mut scores = passes.layer_scores(k + 1, &edit)?;
+        let y = scores.pop().expect("k + 1 scores");
+        Ok(Contributions::Channel(ablation_weights(y, &scores)))
     }
 }
 

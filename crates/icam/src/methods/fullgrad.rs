@@ -56,7 +56,9 @@ pub fn fullgrad_map(
     // The input term keeps its three channels (the package concatenates them).
     let mut parts: Vec<Map> = (0..3)
         .map(|c| {
-            let t = (c * hw..(c + 1) * hw).map(|i| (x[i] * gx[i]).abs()).collect();
+            let t = (c * hw..(c + 1) * hw)
+                .map(|i| (x[i] * gx[i]).abs())
+                .collect();
             scaling.resize(&scaling.normalise(Map::new(hh, ww, t)), hh, ww)
         })
         .collect();
@@ -76,7 +78,11 @@ pub fn fullgrad_map(
             .iter()
             .flat_map(|p| scaling.resize(&scaling.normalise(p.clone()), sh, sw).data)
             .collect();
-        let proj = Map::new(sh, sw, first_component_projection(&small, parts.len(), sh * sw));
+        let proj = Map::new(
+            sh,
+            sw,
+            first_component_projection(&small, parts.len(), sh * sw),
+        );
         scaling.resize(&scaling.normalise(proj), hh, ww)
     } else {
         let mut s = Map::zeros(hh, ww);

@@ -46,9 +46,6 @@ mod tests {
     fn by_hand() {
         // ch0: ΣA = 4, α(1) = 1/(2 + 4) → w0 = 1/6; ch1: ΣA = 2, α(.5) = .25/(.5 + .25) = 1/3
         // → w1 = 1/6 (g = −2 has relu 0). Map: [1/6 + 2/6, 3/6].
-        close(
-            &raw(&super::GradCamPlusPlus { eps: 0.0 }),
-            &[0.5, 0.5],
-        );
+        close(&raw(&super::GradCamPlusPlus { eps: 0.0 }), &[0.5, 0.5]);
     }
 }
