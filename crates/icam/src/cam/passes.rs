@@ -61,7 +61,7 @@ impl NetPasses<'_> {
         forward: &dyn Fn(&HostTensor, usize) -> Result<HostTensor>,
     ) -> Result<Vec<f64>> {
         let key = (self.layer_index, kind);
-        if !self.cache.get(&key).is_some_and(|v| v.len() == count) {
+        if self.cache.get(&key).is_none_or(|v| v.len() != count) {
             let batch = self
                 .batch
                 .unwrap_or_else(|| default_batch(per_sample * allowance))
