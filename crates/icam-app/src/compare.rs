@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use icam::methods::icam::Bias;
 use icam::render::{Colormap, Panel, input_picture, layer_grid};
-use icam::{IcamConfig, Map, Perturbations, Target, explain_baseline, finish_icam, prepare_icam};
+use icam::{IcamConfig, Map, Perturbations, Target, explain_cam, finish_icam, prepare_icam};
 use image::RgbImage;
 use serde_json::{Value, json};
 
@@ -99,14 +99,7 @@ pub fn compare(
         let Method::Cam(cam) = method(m, gradcampp_eps)? else {
             unreachable!("{m} is a CAM method");
         };
-        let r = explain_baseline(
-            &s,
-            cam.as_ref(),
-            &bl,
-            &[Target::Class(class)],
-            gradcampp_eps,
-        )?
-        .remove(0);
+        let r = explain_cam(&s, &cam, &bl, &[Target::Class(class)], &mut |_| {})?.remove(0);
         let file = format!("heatmap_{m}.npy");
         panels.push(Panel {
             map: r.heat.clone(),

@@ -422,7 +422,10 @@ fn evaluation_requests_are_checked() {
     );
     assert_eq!(
         err(&|r| r.methods = vec!["gradcam".into(), "x".into()]).0,
-        "unknown method `x`"
+        format!(
+            "unknown method `x`; known: icam, {}",
+            icam::methods::NAMES.join(", ")
+        )
     );
     assert_eq!(
         err(&|r| r.data = t.path().join("none")),

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use icam::{IcamConfig, Perturbations, Subject, Target, explain_baseline, explain_icam, methods};
+use icam::{CamSpec, IcamConfig, Perturbations, Subject, Target, explain_cam, explain_icam};
 use icam_models::{HostTensor, Objective, trace};
 use serde_json::json;
 
@@ -22,7 +22,7 @@ pub struct BenchArgs {
     /// Timed runs per measurement (the median is reported), after one warm-up.
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
-    /// Skip the method timings (I-CAM n=8, Grad-CAM).
+    /// Skip the method timings (I-CAM n=8, Grad-CAM, Score-CAM, Ablation-CAM).
     #[arg(long)]
     pub network_only: bool,
     /// Print JSON.
@@ -74,7 +74,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&row)?);
         return Ok(());
     }
-    let count = a.batch.len() + if a.network_only { 0 } else { 2 };
+    let count = a.batch.len() + if a.network_only { 0 } else { 4 };
     let exe = std::env::current_exe()?;
     let mut rows = Vec::new();
     let threads = std::thread::available_parallelism()
@@ -189,12 +189,19 @@ fn measure_one(a: &BenchArgs, index: usize) -> Result<serde_json::Value> {
                 })?,
             )
         } else {
-            let gc = methods::baseline("gradcam", 0.0).expect("gradcam");
+            // Grad-CAM, Score-CAM, Ablation-CAM on the baseline layer (compare with
+            // tools/bench_gradcam_pkg.py); the last two run thousands of passes, so once.
+            let (method, label, repeats) = match index - a.batch.len() {
+                1 => ("gradcam", "Grad-CAM", a.repeats),
+                2 => ("scorecam", "Score-CAM", 1),
+                _ => ("ablationcam", "Ablation-CAM", 1),
+            };
             let bl = vec![net.baseline_layer()];
+            let spec = CamSpec::new(method);
             (
-                format!("Grad-CAM per image ({})", bl[0]),
-                measure(a.repeats, || {
-                    explain_baseline(&s, gc.as_ref(), &bl, &[Target::Predicted], 0.0)?;
+                format!("{label} per image ({})", bl[0]),
+                measure(repeats, || {
+                    explain_cam(&s, &spec, &bl, &[Target::Predicted], &mut |_| {})?;
                     Ok(())
                 })?,
             )

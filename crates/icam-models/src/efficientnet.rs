@@ -239,13 +239,13 @@ impl MbConv {
         })
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, tapper: &mut Tapper) -> Tensor<4> {
         let mut h = x.clone();
         if let Some(e) = &self.expand {
-            h = relu6(e.forward(h));
+            h = relu6(e.forward(h, tapper));
         }
-        h = relu6(self.depthwise.forward(h));
-        h = self.project.forward(h);
+        h = relu6(self.depthwise.forward(h, tapper));
+        h = self.project.forward(h, tapper);
         if self.skip { h + x } else { h }
     }
 }
@@ -341,6 +341,22 @@ impl EfficientNetLite {
     }
 }
 
+impl EfficientNetLite {
+    /// Blocks `from..` (tapping each), the head (`from` = blocks + 1 skips it), pooling and
+    /// the classifier.
+    fn run_from(&self, mut h: Tensor<4>, from: usize, tapper: &mut Tapper) -> Tensor<2> {
+        for (i, block) in self.blocks.iter().enumerate().skip(from) {
+            h = block.forward(h, tapper);
+            h = tapper.tap(&format!("_blocks.{i}"), h);
+        }
+        if from <= self.blocks.len() {
+            h = relu6(self.head.forward(h, tapper));
+            h = tapper.tap(HEAD_ACT, h);
+        }
+        self.fc.forward(global_avg_pool(h))
+    }
+}
+
 /// Name of the head activation tap.
 pub const HEAD_ACT: &str = "_head_act";
 
@@ -378,14 +394,24 @@ impl Network for EfficientNetLite {
     }
 
     fn forward(&self, x: Tensor<4>, tapper: &mut Tapper) -> Tensor<2> {
-        let mut h = relu6(self.stem.forward(x));
-        for (i, block) in self.blocks.iter().enumerate() {
-            h = block.forward(h);
-            h = tapper.tap(&format!("_blocks.{i}"), h);
-        }
-        let h = relu6(self.head.forward(h));
-        let h = tapper.tap(HEAD_ACT, h);
-        self.fc.forward(global_avg_pool(h))
+        let h = relu6(self.stem.forward(x, tapper));
+        self.run_from(h, 0, tapper)
+    }
+
+    fn forward_from(&self, layer: &str, h: Tensor<4>) -> Result<Tensor<2>> {
+        let next = if layer == HEAD_ACT {
+            self.blocks.len() + 1
+        } else {
+            layer
+                .strip_prefix("_blocks.")
+                .and_then(|i| i.parse::<usize>().ok())
+                .filter(|&i| i < self.blocks.len())
+                .ok_or_else(|| {
+                    ModelError::Input(format!("`{layer}` is not a layer of {}", self.arch()))
+                })?
+                + 1
+        };
+        Ok(self.run_from(h, next, &mut Tapper::none()))
     }
 }
 

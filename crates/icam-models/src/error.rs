@@ -72,6 +72,9 @@ pub enum ModelError {
     /// Fetching a model failed (download, wheel, checksum or cache write).
     #[error("cannot fetch model `{name}`: {msg}")]
     Fetch { name: String, msg: String },
+    /// The network cannot do what was asked (e.g. run from a layer onwards).
+    #[error("{0}")]
+    Unsupported(String),
     /// The backend reported a failure (out of memory, execution error, ...).
     #[error("backend error: {0}")]
     Backend(String),

@@ -23,13 +23,16 @@ pub mod weights;
 
 use std::path::Path;
 
-pub use burn::tensor::Device;
+pub use burn::tensor::{Device, Tensor};
 pub use efficientnet::{EfficientNetLite, LiteVariant};
 pub use error::{ModelError, Result};
 pub use host::{HostData, HostTensor, Precision};
 pub use preprocess::{Geometry, Normalization, PixelImage, Preprocess};
 pub use resnet::{ResNet, ResNetDepth};
-pub use tap::{LayerInfo, Network, Objective, Trace, describe_layers, logits, trace, trace_with};
+pub use tap::{
+    BiasGrad, LayerInfo, Network, Objective, Tapper, Trace, TraceExtras, activations,
+    describe_layers, logits, logits_from, logits_replacing, trace, trace_seeded, trace_with,
+};
 pub use weights::{WeightFile, WeightFormat};
 
 /// Architectures the zoo can build.

@@ -15,6 +15,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::error::{ModelError, Result};
 use crate::host::{HostTensor, Precision};
+use crate::tap::Tapper;
 use crate::weights::{WeightFile, is_ignored_tensor};
 
 /// Hands out the tensors of a [`WeightFile`] by name, checking shapes, and at the end reports
@@ -109,8 +110,12 @@ pub enum Padding {
 /// A 2-D convolution followed by eval-mode BatchNorm, folded into one convolution with bias:
 /// `w' = w·γ/√(σ²+ε)`, `b' = β − μ·γ/√(σ²+ε)` (computed in float64, then cast to the run
 /// precision).
+///
+/// The output (BatchNorm's output, before any activation) is offered to the tapper as a bias
+/// term ([`Tapper::tap_bias`], FullGrad) under the BatchNorm's name.
 #[derive(Clone, Debug)]
 pub struct ConvBn {
+    name: String,
     weight: Tensor<4>,
     bias: Tensor<1>,
     stride: usize,
@@ -165,6 +170,7 @@ impl ConvBn {
             bias[k] = beta.get(k) - mean.get(k) * scale;
         }
         Ok(Self {
+            name: bn.to_string(),
             weight: b.upload(vec![cout, cin / groups, kernel, kernel], wf)?,
             bias: b.upload(vec![cout], bias)?,
             stride: spec.stride,
@@ -174,7 +180,7 @@ impl ConvBn {
         })
     }
 
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<4>, tapper: &mut Tapper) -> Tensor<4> {
         let s = self.stride;
         let padding = match self.padding {
             Padding::Symmetric(p) => [(p, p), (p, p)],
@@ -184,7 +190,8 @@ impl ConvBn {
             }
         };
         let opts = ConvOptions::new_with_padding([s, s], padding, [1, 1], self.groups);
-        conv2d(x, self.weight.clone(), Some(self.bias.clone()), opts)
+        let y = conv2d(x, self.weight.clone(), Some(self.bias.clone()), opts);
+        tapper.tap_bias(&self.name, y, &self.bias)
     }
 }
 

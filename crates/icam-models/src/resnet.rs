@@ -87,15 +87,15 @@ struct Block {
 }
 
 impl Block {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward(&self, x: Tensor<4>, tapper: &mut Tapper) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.forward(x.clone()),
+            Some(d) => d.forward(x.clone(), tapper),
             None => x.clone(),
         };
         let last = self.convs.len() - 1;
         let mut h = x;
         for (i, c) in self.convs.iter().enumerate() {
-            h = c.forward(h);
+            h = c.forward(h, tapper);
             if i < last {
                 h = relu(h);
             }
@@ -222,6 +222,27 @@ impl ResNet {
     }
 }
 
+impl ResNet {
+    /// `(stage, block)` of a canonical block name `layerS.B`.
+    fn block_index(&self, name: &str) -> Option<(usize, usize)> {
+        let (s, b) = name.strip_prefix("layer")?.split_once('.')?;
+        let (s, b) = (s.parse::<usize>().ok()?.checked_sub(1)?, b.parse().ok()?);
+        (s < self.stages.len() && b < self.stages[s].len()).then_some((s, b))
+    }
+
+    /// The blocks from `(stage, block)` on (tapping each), then pooling and the classifier.
+    fn run_blocks(&self, mut h: Tensor<4>, from: (usize, usize), tapper: &mut Tapper) -> Tensor<2> {
+        for (s, blocks) in self.stages.iter().enumerate().skip(from.0) {
+            let first = if s == from.0 { from.1 } else { 0 };
+            for (bi, block) in blocks.iter().enumerate().skip(first) {
+                h = block.forward(h, tapper);
+                h = tapper.tap(&format!("layer{}.{bi}", s + 1), h);
+            }
+        }
+        self.fc.forward(global_avg_pool(h))
+    }
+}
+
 impl Network for ResNet {
     fn arch(&self) -> &str {
         self.depth.name()
@@ -269,17 +290,22 @@ impl Network for ResNet {
     }
 
     fn forward(&self, x: Tensor<4>, tapper: &mut Tapper) -> Tensor<2> {
-        let h = relu(self.stem.forward(x));
+        let h = relu(self.stem.forward(x, tapper));
         let pool = MaxPoolOptions::new([3, 3])
             .with_stride([2, 2])
             .with_padding([1, 1]);
-        let mut h = max_pool2d(h, pool);
-        for (s, blocks) in self.stages.iter().enumerate() {
-            for (bi, block) in blocks.iter().enumerate() {
-                h = block.forward(h);
-                h = tapper.tap(&format!("layer{}.{bi}", s + 1), h);
-            }
-        }
-        self.fc.forward(global_avg_pool(h))
+        self.run_blocks(max_pool2d(h, pool), (0, 0), tapper)
+    }
+
+    fn forward_from(&self, layer: &str, h: Tensor<4>) -> Result<Tensor<2>> {
+        let (s, b) = self.block_index(layer).ok_or_else(|| {
+            ModelError::Input(format!("`{layer}` is not a block of {}", self.arch()))
+        })?;
+        let next = if b + 1 < self.stages[s].len() {
+            (s, b + 1)
+        } else {
+            (s + 1, 0)
+        };
+        Ok(self.run_blocks(h, next, &mut Tapper::none()))
     }
 }

@@ -53,7 +53,8 @@ pub trait Network: Send + Sync {
     /// Device and precision the weights live on.
     fn device(&self) -> &Device;
     fn precision(&self) -> Precision;
-    /// Forward pass; `tapper.tap(name, h)` is called at every tappable layer in order. The
+    /// Forward pass; `tapper.tap(name, h)` is called at every tappable layer in order, and
+    /// `tapper.tap_bias(name, h, bias)` at every bias-add (FullGrad), where the network can. The
     /// input must have passed [`Network::validate_input`].
     fn forward(&self, x: Tensor<4>, tapper: &mut Tapper) -> Tensor<2>;
 
@@ -75,6 +76,20 @@ pub trait Network: Send + Sync {
         check_rgb_batch(self, shape)
     }
 
+    /// The rest of the forward pass after tappable layer `layer` (a canonical name): `h` is
+    /// that layer's output `[batch, K, h, w]`; returns the logits. Lets gradient-free methods
+    /// (Ablation-CAM) run only the part of the network after the layer they edit.
+    ///
+    /// The default says [`ModelError::Unsupported`]; callers then run the whole network with
+    /// [`Tapper::replacing`] (see [`logits_replacing`]).
+    fn forward_from(&self, layer: &str, h: Tensor<4>) -> Result<Tensor<2>> {
+        let _ = h;
+        Err(ModelError::Unsupported(format!(
+            "{} cannot run from layer `{layer}` onwards",
+            self.arch()
+        )))
+    }
+
     /// Canonical name of a requested layer, or an error listing the valid names.
     fn resolve_layer(&self, name: &str) -> Result<String> {
         let names = self.layer_names();
@@ -94,11 +109,20 @@ pub trait Network: Send + Sync {
     }
 }
 
-/// Records the activations of the requested layers during a forward pass.
+/// A bias term seen during a forward pass: its name, the bias (one value per channel) and the
+/// zero leaf whose gradient is the gradient of the bias-add's output.
+type BiasTap = (String, Tensor<1>, Tensor<4>);
+
+/// Records the activations of the requested layers during a forward pass; optionally adds a
+/// gradient leaf at every bias-add (FullGrad), or replaces one layer's output (Ablation-CAM
+/// without [`Network::forward_from`]).
 pub struct Tapper {
     wanted: Vec<String>,
     grads: bool,
     found: Vec<Option<(Tensor<4>, Option<Tensor<4>>)>>,
+    bias_grads: bool,
+    biases: Vec<BiasTap>,
+    replace: Option<(String, Tensor<4>)>,
 }
 
 impl Tapper {
@@ -108,7 +132,30 @@ impl Tapper {
             wanted: layers.to_vec(),
             grads,
             found: vec![None; layers.len()],
+            bias_grads: false,
+            biases: Vec::new(),
+            replace: None,
         }
+    }
+
+    /// A tapper that continues with `with` instead of the output of `layer` (canonical name).
+    pub fn replacing(layer: &str, with: Tensor<4>) -> Self {
+        let mut t = Self::none();
+        t.replace = Some((layer.to_string(), with));
+        t
+    }
+
+    /// Called by networks after every bias-add (a convolution's bias, a folded BatchNorm),
+    /// with the layer's name and its bias; returns the tensor to continue with. Records a
+    /// gradient leaf when the run asks for bias gradients (FullGrad).
+    pub fn tap_bias(&mut self, name: &str, h: Tensor<4>, bias: &Tensor<1>) -> Tensor<4> {
+        if !self.bias_grads {
+            return h;
+        }
+        let leaf = h.zeros_like().require_grad();
+        self.biases
+            .push((name.to_string(), bias.clone(), leaf.clone()));
+        h + leaf
     }
 
     /// A tapper that records nothing.
@@ -118,6 +165,9 @@ impl Tapper {
 
     /// Called by networks at every tappable layer; returns the tensor to continue with.
     pub fn tap(&mut self, name: &str, h: Tensor<4>) -> Tensor<4> {
+        if self.replace.as_ref().is_some_and(|(l, _)| l == name) {
+            return self.replace.take().expect("checked").1;
+        }
         let Some(i) = self.wanted.iter().position(|w| w == name) else {
             return h;
         };
@@ -148,6 +198,31 @@ pub struct Trace {
     pub grads: Vec<HostTensor>,
     /// `[batch, 3, H, W]`, when requested.
     pub input_grad: Option<HostTensor>,
+    /// Every bias term of the network with the gradient of its output, in forward order,
+    /// when requested ([`TraceExtras::bias_grads`]); empty for networks that call no
+    /// [`Tapper::tap_bias`].
+    pub biases: Vec<BiasGrad>,
+}
+
+/// One bias term of a traced run (FullGrad).
+#[derive(Clone, Debug)]
+pub struct BiasGrad {
+    /// The layer's name (a BatchNorm's or a convolution's).
+    pub name: String,
+    /// One value per channel.
+    pub bias: Vec<f64>,
+    /// `[batch, C, h, w]`: the gradient of the objective with respect to the bias-add's
+    /// output (equivalently, per position, with respect to the bias).
+    pub grad: HostTensor,
+}
+
+/// What a traced run differentiates besides the tapped layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceExtras {
+    /// The gradient with respect to the input.
+    pub input_grad: bool,
+    /// The gradient at every bias-add ([`Trace::biases`]).
+    pub bias_grads: bool,
 }
 
 /// Run `input` (`[batch, 3, H, W]`, model-input space) through `net` with taps at `layers`
@@ -171,9 +246,103 @@ pub fn trace_with(
     input_grad: bool,
     objectives: impl FnOnce(&HostTensor) -> Result<Vec<Objective>>,
 ) -> Result<Trace> {
+    let extras = TraceExtras {
+        input_grad,
+        bias_grads: false,
+    };
+    trace_core(net, input, layers, extras, |logits, host, device| {
+        let objectives = objectives(host)?;
+        objective_tensor(net, logits, &objectives, device)
+    })
+}
+
+/// As [`trace_with`], for an objective given by its gradient with respect to the logits:
+/// `seeds` returns, from the logits `[batch, classes]`, `∂O/∂logits` (`batch × classes`,
+/// row-major), and the run differentiates `Σ_b Σ_j seed_bj · logit_bj`, whose gradients are
+/// `∂O/∂A` by the chain rule (any objective that depends on the input only through the
+/// logits, e.g. Finer-CAM's weighted class difference). `extras` adds the input and bias
+/// gradients.
+pub fn trace_seeded(
+    net: &dyn Network,
+    input: &HostTensor,
+    layers: &[String],
+    extras: TraceExtras,
+    seeds: impl FnOnce(&HostTensor) -> Result<Vec<f64>>,
+) -> Result<Trace> {
+    trace_core(net, input, layers, extras, |logits, host, device| {
+        let [batch, classes] = logits.dims();
+        let seed = seeds(host)?;
+        if seed.len() != batch * classes {
+            return Err(ModelError::Input(format!(
+                "{} logit seeds for a batch of {batch} with {classes} classes",
+                seed.len()
+            )));
+        }
+        if seed.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::Input("a logit seed is NaN or infinite".into()));
+        }
+        let dtype = net.precision().dtype();
+        let seed: Tensor<2> =
+            Tensor::from_data(TensorData::new(seed, [batch, classes]), (device, dtype));
+        Ok((logits.clone() * seed).sum())
+    })
+}
+
+/// `Σ_b (logit mask ⊙ logits + prob mask ⊙ softmax(logits))` for per-sample objectives.
+fn objective_tensor(
+    net: &dyn Network,
+    logits: &Tensor<2>,
+    objectives: &[Objective],
+    device: &Device,
+) -> Result<Tensor<1>> {
+    let [batch, classes] = logits.dims();
+    if objectives.len() != batch {
+        return Err(ModelError::Input(format!(
+            "{} objectives for a batch of {batch}",
+            objectives.len()
+        )));
+    }
+    for o in objectives {
+        if let Objective::Logit(c) | Objective::Prob(c) = *o
+            && c >= classes
+        {
+            return Err(ModelError::Input(format!(
+                "class {c} is out of range: the model has {classes} classes (0..{})",
+                classes - 1
+            )));
+        }
+    }
+    let mut logit_mask = vec![0.0f64; batch * classes];
+    let mut prob_mask = vec![0.0f64; batch * classes];
+    for (b, o) in objectives.iter().enumerate() {
+        match *o {
+            Objective::Logit(c) => logit_mask[b * classes + c] = 1.0,
+            Objective::Prob(c) => prob_mask[b * classes + c] = 1.0,
+            Objective::None => {}
+        }
+    }
+    let dtype = net.precision().dtype();
+    let mask = |m: Vec<f64>| -> Tensor<2> {
+        Tensor::from_data(TensorData::new(m, [batch, classes]), (device, dtype))
+    };
+    let any_prob = objectives.iter().any(|o| matches!(o, Objective::Prob(_)));
+    let mut obj = (logits.clone() * mask(logit_mask)).sum();
+    if any_prob {
+        obj = obj + (softmax(logits.clone(), 1) * mask(prob_mask)).sum();
+    }
+    Ok(obj)
+}
+
+/// The traced run: forward on the autodiff device with taps, the objective built from the
+/// logits by `objective`, one backward pass, everything read back to the host.
+fn trace_core(
+    net: &dyn Network,
+    input: &HostTensor,
+    layers: &[String],
+    extras: TraceExtras,
+    objective: impl FnOnce(&Tensor<2>, &HostTensor, &Device) -> Result<Tensor<1>>,
+) -> Result<Trace> {
     check_input(net, input)?;
-    let batch = input.shape[0];
-    let classes = net.num_classes();
     let canonical = layers
         .iter()
         .map(|l| net.resolve_layer(l))
@@ -186,50 +355,15 @@ pub fn trace_with(
     }
     let device = net.device().clone().autodiff();
     let mut x: Tensor<4> = input.to_burn(&device, net.precision())?;
-    if input_grad {
+    if extras.input_grad {
         x = x.require_grad();
     }
     let mut tapper = Tapper::new(&unique, true);
+    tapper.bias_grads = extras.bias_grads;
     let logits = net.forward(x.clone(), &mut tapper);
     let host_logits = HostTensor::from_burn(logits.clone().detach())?;
-    let objectives = objectives(&host_logits)?;
-    if objectives.len() != batch {
-        return Err(ModelError::Input(format!(
-            "{} objectives for a batch of {batch}",
-            objectives.len()
-        )));
-    }
-    for o in &objectives {
-        if let Objective::Logit(c) | Objective::Prob(c) = *o
-            && c >= classes
-        {
-            return Err(ModelError::Input(format!(
-                "class {c} is out of range: the model has {classes} classes (0..{})",
-                classes - 1
-            )));
-        }
-    }
-
-    // Objective: Σ_b (logit mask ⊙ logits + prob mask ⊙ softmax(logits)).
-    let mut logit_mask = vec![0.0f64; batch * classes];
-    let mut prob_mask = vec![0.0f64; batch * classes];
-    for (b, o) in objectives.iter().enumerate() {
-        match *o {
-            Objective::Logit(c) => logit_mask[b * classes + c] = 1.0,
-            Objective::Prob(c) => prob_mask[b * classes + c] = 1.0,
-            Objective::None => {}
-        }
-    }
-    let dtype = net.precision().dtype();
-    let mask = |m: Vec<f64>| -> Tensor<2> {
-        Tensor::from_data(TensorData::new(m, [batch, classes]), (&device, dtype))
-    };
-    let any_prob = objectives.iter().any(|o| matches!(o, Objective::Prob(_)));
-    let mut obj = (logits.clone() * mask(logit_mask)).sum();
-    if any_prob {
-        obj = obj + (softmax(logits.clone(), 1) * mask(prob_mask)).sum();
-    }
-    let want_backward = input_grad || !unique.is_empty();
+    let obj = objective(&logits, &host_logits, &device)?;
+    let want_backward = extras.input_grad || extras.bias_grads || !unique.is_empty();
     let grads = want_backward.then(|| obj.backward());
 
     let mut activations = Vec::with_capacity(canonical.len());
@@ -262,7 +396,19 @@ pub fn trace_with(
         activations.push(a);
         tap_grads.push(g);
     }
-    let input_grad = match (input_grad, grads.as_ref()) {
+    let mut biases = Vec::with_capacity(tapper.biases.len());
+    for (name, bias, leaf) in std::mem::take(&mut tapper.biases) {
+        let g = grads
+            .as_ref()
+            .and_then(|gr| leaf.grad(gr))
+            .unwrap_or_else(|| leaf.zeros_like().detach());
+        biases.push(BiasGrad {
+            name,
+            bias: HostTensor::from_burn(bias)?.to_f64(),
+            grad: HostTensor::from_burn(g)?,
+        });
+    }
+    let input_grad = match (extras.input_grad, grads.as_ref()) {
         (true, Some(gr)) => Some(HostTensor::from_burn(
             x.grad(gr).unwrap_or_else(|| x.zeros_like().detach()),
         )?),
@@ -274,6 +420,7 @@ pub fn trace_with(
         activations,
         grads: tap_grads,
         input_grad,
+        biases,
     })
 }
 
@@ -282,6 +429,80 @@ pub fn logits(net: &dyn Network, input: &HostTensor) -> Result<HostTensor> {
     check_input(net, input)?;
     let x: Tensor<4> = input.to_burn(net.device(), net.precision())?;
     HostTensor::from_burn(net.forward(x, &mut Tapper::none()))
+}
+
+/// Forward only, on the plain device (no autodiff graph): logits `[batch, classes]` and the
+/// outputs of `layers` (names or aliases), each `[batch, K, h, w]`.
+pub fn activations(
+    net: &dyn Network,
+    input: &HostTensor,
+    layers: &[String],
+) -> Result<(HostTensor, Vec<HostTensor>)> {
+    check_input(net, input)?;
+    let canonical = layers
+        .iter()
+        .map(|l| net.resolve_layer(l))
+        .collect::<Result<Vec<_>>>()?;
+    let x: Tensor<4> = input.to_burn(net.device(), net.precision())?;
+    let mut tapper = Tapper::new(&canonical, false);
+    let logits = HostTensor::from_burn(net.forward(x, &mut tapper))?;
+    let acts = tapper
+        .found
+        .into_iter()
+        .zip(&canonical)
+        .map(|(f, name)| match f {
+            Some((a, _)) => HostTensor::from_burn(a),
+            None => Err(ModelError::Input(format!(
+                "layer `{name}` was not reached by the forward pass"
+            ))),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((logits, acts))
+}
+
+/// Forward only from layer `layer` (name or alias) onwards: `acts` is a batch of that layer's
+/// outputs `[batch, K, h, w]`; returns the logits. [`ModelError::Unsupported`] when the
+/// network cannot start there ([`Network::forward_from`]); use [`logits_replacing`] then.
+pub fn logits_from(net: &dyn Network, layer: &str, acts: &HostTensor) -> Result<HostTensor> {
+    let layer = net.resolve_layer(layer)?;
+    if acts.shape.len() != 4 || acts.shape[0] == 0 {
+        return Err(ModelError::Input(format!(
+            "activations of `{layer}` must be [batch, K, h, w], got {:?}",
+            acts.shape
+        )));
+    }
+    let h: Tensor<4> = acts.to_burn(net.device(), net.precision())?;
+    HostTensor::from_burn(net.forward_from(&layer, h)?)
+}
+
+/// Forward only through the whole network on `input` (`[batch, 3, H, W]`), with the output of
+/// `layer` replaced by `acts` (same batch): the fallback of [`logits_from`] for networks
+/// without [`Network::forward_from`].
+pub fn logits_replacing(
+    net: &dyn Network,
+    input: &HostTensor,
+    layer: &str,
+    acts: &HostTensor,
+) -> Result<HostTensor> {
+    check_input(net, input)?;
+    let layer = net.resolve_layer(layer)?;
+    if acts.shape.first() != input.shape.first() {
+        return Err(ModelError::Input(format!(
+            "{} replacement activations for a batch of {}",
+            acts.shape.first().unwrap_or(&0),
+            input.shape[0]
+        )));
+    }
+    let x: Tensor<4> = input.to_burn(net.device(), net.precision())?;
+    let h: Tensor<4> = acts.to_burn(net.device(), net.precision())?;
+    let mut tapper = Tapper::replacing(&layer, h);
+    let logits = net.forward(x, &mut tapper);
+    if tapper.replace.is_some() {
+        return Err(ModelError::Input(format!(
+            "layer `{layer}` was not reached by the forward pass"
+        )));
+    }
+    HostTensor::from_burn(logits)
 }
 
 fn check_input(net: &dyn Network, input: &HostTensor) -> Result<()> {

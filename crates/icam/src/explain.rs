@@ -6,6 +6,7 @@ use icam_models::{
 };
 use serde::Serialize;
 
+pub use crate::cam::{CamProgress, CamSpec, FinerReport, explain_cam};
 use crate::config::{IcamConfig, ScoreTarget, Space};
 use crate::error::{IcamError, Result};
 use crate::fusion::{Fused, fuse};
@@ -13,8 +14,9 @@ use crate::maps::Map;
 use crate::methods::icam::{
     IcamLayerMap, IcamLayerStats, Smooth, icam_layer_map, smooth_derivatives,
 };
-use crate::methods::{CamMethod, LayerInput, baseline_heatmap};
+use crate::methods::{CamMethod, LayerInput};
 use crate::perturb::{Perturbations, perturb};
+use crate::scaling::Scaling;
 use crate::scoring::{
     Selection, input_gradient_map, layer_distance, layer_score, phi_norm_map, select_layers,
 };
@@ -29,7 +31,7 @@ pub enum Target {
 }
 
 impl Target {
-    fn resolve(self, logits: &[f64]) -> usize {
+    pub(crate) fn resolve(self, logits: &[f64]) -> usize {
         match self {
             Target::Class(c) => c,
             Target::Predicted => argmax(logits),
@@ -56,7 +58,7 @@ pub struct Subject<'a> {
 }
 
 impl Subject<'_> {
-    fn precision(&self) -> Precision {
+    pub(crate) fn precision(&self) -> Precision {
         self.net.precision()
     }
 
@@ -72,7 +74,7 @@ impl Subject<'_> {
         }
     }
 
-    fn check_class(&self, target: Target) -> Result<()> {
+    pub(crate) fn check_class(&self, target: Target) -> Result<()> {
         let classes = self.net.num_classes();
         match target {
             Target::Class(c) if c >= classes => Err(IcamError::Config(format!(
@@ -83,7 +85,7 @@ impl Subject<'_> {
         }
     }
 
-    fn check_layers(&self, layers: &[String]) -> Result<()> {
+    pub(crate) fn check_layers(&self, layers: &[String]) -> Result<()> {
         if layers.is_empty() {
             return Err(IcamError::Config("no layers to explain".into()));
         }
@@ -138,10 +140,17 @@ pub struct BaselineResult {
     pub gradcampp_eps: f64,
     pub dtype: String,
     pub image_hw: [usize; 2],
+    /// Post-processing of the maps.
+    pub scaling: Scaling,
+    pub eigen_smooth: bool,
+    pub aug_smooth: bool,
+    /// Finer-CAM's comparison classes, when used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finer: Option<FinerReport>,
 }
 
-/// Grad-CAM, Grad-CAM++ or LayerCAM (A21: gradient of the logit) on `layers`, for each of
-/// `targets`, in one batched pass (one copy of the image per target).
+/// A layer method of the registry (A21: gradient of the logit, icam's scaling) on `layers`,
+/// for each of `targets`, in one batched pass: [`explain_cam`] with its defaults.
 pub fn explain_baseline(
     s: &Subject,
     method: &dyn CamMethod,
@@ -149,76 +158,18 @@ pub fn explain_baseline(
     targets: &[Target],
     gradcampp_eps: f64,
 ) -> Result<Vec<BaselineResult>> {
-    if !(gradcampp_eps.is_finite() && gradcampp_eps >= 0.0) {
-        return Err(IcamError::Config(format!(
-            "--gradcampp-eps must be finite and >= 0, got {gradcampp_eps}"
-        )));
-    }
-    s.check_layers(layers)?;
-    for &t in targets {
-        s.check_class(t)?;
-    }
-    let x = s.normalization.to_model_input(s.image, s.precision());
-    let m = targets.len();
-    let mut batch = Vec::with_capacity(m * x.len());
-    for _ in 0..m {
-        batch.extend(x.to_f64());
-    }
-    let batch = to_precision(
-        vec![m, 3, s.image.height, s.image.width],
-        batch,
-        s.precision(),
-    );
-    let mut classes = Vec::new();
-    let tr = trace_with(s.net, &batch, layers, false, |logits| {
-        let l0 = logits.sample_f64(0);
-        classes = targets.iter().map(|t| t.resolve(&l0)).collect();
-        Ok(classes.iter().map(|&c| Objective::Logit(c)).collect())
-    })?;
-    check_finite("logits", &tr.logits)?;
-    let (h, w) = (s.image.height, s.image.width);
-    let mut out = Vec::new();
-    for (b, &c) in classes.iter().enumerate() {
-        let logits = tr.logits.sample_f64(b);
-        let mut cams = Vec::new();
-        for (li, _) in layers.iter().enumerate() {
-            let (a, g) = (tr.activations[li].sample_f64(b), tr.grads[li].sample_f64(b));
-            if g.iter().any(|v| !v.is_finite()) {
-                return Err(IcamError::Numeric(format!(
-                    "NaN gradient at layer {}",
-                    layers[li]
-                )));
-            }
-            let [_, k, lh, lw] = dims4(&tr.activations[li]);
-            cams.push(method.layer_cam(&LayerInput {
-                a: &a,
-                g: &g,
-                k,
-                h: lh,
-                w: lw,
-            }));
-        }
-        out.push(BaselineResult {
-            heat: baseline_heatmap(&cams, h, w),
-            layer_cams: cams,
-            method: method.name().to_string(),
-            target_class: c,
-            logit_c: logits[c],
-            prob_c: probability(&logits, c),
-            layers: layers.to_vec(),
-            gradcampp_eps,
-            dtype: s.precision().name().to_string(),
-            image_hw: [h, w],
-        });
-    }
-    Ok(out)
+    let spec = CamSpec {
+        gradcampp_eps,
+        ..CamSpec::new(method.name())
+    };
+    explain_cam(s, &spec, layers, targets, &mut |_| {})
 }
 
 fn dims4(t: &HostTensor) -> [usize; 4] {
     [t.shape[0], t.shape[1], t.shape[2], t.shape[3]]
 }
 
-fn to_precision(shape: Vec<usize>, data: Vec<f64>, p: Precision) -> HostTensor {
+pub(crate) fn to_precision(shape: Vec<usize>, data: Vec<f64>, p: Precision) -> HostTensor {
     match p {
         Precision::F32 => HostTensor::f32(shape, data.into_iter().map(|x| x as f32).collect()),
         Precision::F64 => HostTensor::f64(shape, data),

@@ -3,7 +3,7 @@
 use icam::evaluate::{EvalOptions, map_metrics};
 use icam::explain::{argmax, probability};
 use icam::metrics::{Box2, NetworkScorer};
-use icam::{IcamConfig, Map, Perturbations, Target, explain_baseline, finish_icam, prepare_icam};
+use icam::{IcamConfig, Map, Perturbations, Target, explain_cam, finish_icam, prepare_icam};
 
 use anyhow::Result;
 
@@ -150,14 +150,8 @@ pub(super) fn eval_image(
             }
         };
         let layers = vec![net.baseline_layer()];
-        let r = explain_baseline(
-            &subject,
-            cam.as_ref(),
-            &layers,
-            &[Target::Class(pred)],
-            req.gradcampp_eps,
-        )?
-        .remove(0);
+        let r =
+            explain_cam(&subject, &cam, &layers, &[Target::Class(pred)], &mut |_| {})?.remove(0);
         measure(m, &r.heat, None, &mut rows)?;
     }
     Ok((rows, layer_rows))

@@ -2,15 +2,15 @@
 
 use crate::error::invalid;
 use anyhow::Result;
-use icam::methods::CamMethod;
+use icam::CamSpec;
 use icam_models::Network;
 
 /// A method, ready to run.
 pub enum Method {
     /// Integrative CAM (`icam`): perturbations, layer scores and selection, fusion.
     Icam,
-    /// A CAM of the Grad-CAM family, on its layers (mean of the layers' maps).
-    Cam(Box<dyn CamMethod>),
+    /// A method of the CAM family ([`icam::methods::NAMES`]), run by [`icam::explain_cam`].
+    Cam(CamSpec),
 }
 
 /// The method called `name` (`icam`, or a method of [`icam::methods`]). New methods are
@@ -19,9 +19,15 @@ pub fn method(name: &str, gradcampp_eps: f64) -> Result<Method> {
     if name == "icam" {
         return Ok(Method::Icam);
     }
-    match icam::methods::baseline(name, gradcampp_eps) {
-        Some(m) => Ok(Method::Cam(m)),
-        None => Err(invalid!("unknown method `{name}`")),
+    match icam::methods::by_name(name, gradcampp_eps) {
+        Some(_) => Ok(Method::Cam(CamSpec {
+            gradcampp_eps,
+            ..CamSpec::new(name)
+        })),
+        None => Err(invalid!(
+            "unknown method `{name}`; known: icam, {}",
+            icam::methods::NAMES.join(", ")
+        )),
     }
 }
 
@@ -57,15 +63,18 @@ mod tests {
     #[test]
     fn names_dispatch() {
         assert!(method("icam", 0.0).unwrap().is_icam());
-        for name in ["gradcam", "gradcampp", "layercam"] {
+        for name in icam::methods::NAMES {
             match method(name, 1e-6).unwrap() {
-                Method::Cam(m) => assert_eq!(m.name(), name),
+                Method::Cam(m) => assert_eq!(m.method, name),
                 Method::Icam => panic!("{name} is not I-CAM"),
             }
         }
         assert_eq!(
             method("nope", 0.0).err().unwrap().to_string(),
-            "unknown method `nope`"
+            format!(
+                "unknown method `nope`; known: icam, {}",
+                icam::methods::NAMES.join(", ")
+            )
         );
         assert!(check_gradcampp_eps(0.0).is_ok());
         assert_eq!(

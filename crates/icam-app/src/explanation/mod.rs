@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use icam::render::Colormap;
 use icam::{
-    BaselineResult, IcamConfig, IcamResult, Map, Perturbations, Stage, Target, explain_baseline,
+    BaselineResult, IcamConfig, IcamResult, Map, Perturbations, Stage, Target, explain_cam,
     explain_icam,
 };
 
@@ -178,15 +178,10 @@ impl<'m> Explainer<'m> {
                     out.push(e);
                 }
             }
-            Method::Cam(m) => {
+            Method::Cam(spec) => {
                 on_event(Event::Stage(Stage::Network));
-                let results = explain_baseline(
-                    &subject,
-                    m.as_ref(),
-                    &self.layers,
-                    &self.targets,
-                    req.gradcampp_eps,
-                )?;
+                let results =
+                    explain_cam(&subject, spec, &self.layers, &self.targets, &mut |_| {})?;
                 for r in results {
                     out.push(Explanation::of_cam(model, image, req, r)?);
                 }
@@ -264,7 +259,7 @@ pub struct LayerFacts {
 /// What the method layer computed, in full.
 pub enum MethodResult {
     Icam(Box<IcamResult>),
-    Cam(BaselineResult),
+    Cam(Box<BaselineResult>),
 }
 
 /// The explanation of one image for one class.
@@ -360,7 +355,7 @@ impl Explanation {
             layers,
             report: rep,
             warnings: vec![],
-            result: MethodResult::Cam(r),
+            result: MethodResult::Cam(Box::new(r)),
             image: image.clone(),
             colormap: req.colormap,
         })

@@ -13,6 +13,15 @@ pub enum MethodArg {
     Gradcam,
     Gradcampp,
     Layercam,
+    Hirescam,
+    GradcamElementwise,
+    Xgradcam,
+    Eigengradcam,
+    Fullgrad,
+    Scorecam,
+    Ablationcam,
+    Eigencam,
+    Fem,
 }
 
 impl MethodArg {
@@ -22,6 +31,15 @@ impl MethodArg {
             Self::Gradcam => "gradcam",
             Self::Gradcampp => "gradcampp",
             Self::Layercam => "layercam",
+            Self::Hirescam => "hirescam",
+            Self::GradcamElementwise => "gradcam-elementwise",
+            Self::Xgradcam => "xgradcam",
+            Self::Eigengradcam => "eigengradcam",
+            Self::Fullgrad => "fullgrad",
+            Self::Scorecam => "scorecam",
+            Self::Ablationcam => "ablationcam",
+            Self::Eigencam => "eigencam",
+            Self::Fem => "fem",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Grad-CAM (Selvaraju et al.): channel weights are the spatial mean of the gradient.
 
-use super::{CamMethod, LayerInput, channel_weighted_sum};
-use crate::maps::Map;
+use super::{CamMethod, Contributions, LayerInput, Passes};
+use crate::error::Result;
 
 pub struct GradCam;
 
@@ -17,7 +17,18 @@ impl CamMethod for GradCam {
         "gradcam"
     }
 
-    fn layer_cam(&self, x: &LayerInput) -> Map {
-        channel_weighted_sum(x, &gradcam_weights(x))
+    fn contributions(&self, x: &LayerInput, _: &mut dyn Passes) -> Result<Contributions> {
+        Ok(Contributions::Channel(gradcam_weights(x)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+
+    #[test]
+    fn by_hand() {
+        // w = (0.5, -0.75): [0.5·1 − 0.75·2, 0.5·3 − 0.75·0].
+        close(&raw(&super::GradCam), &[-1.0, 1.5]);
     }
 }

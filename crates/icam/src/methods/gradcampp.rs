@@ -1,8 +1,8 @@
 //! Grad-CAM++ (Chattopadhay et al.) with the exponential target, whose higher derivatives
 //! reduce to powers of the logit gradient (A21).
 
-use super::{CamMethod, LayerInput, channel_weighted_sum};
-use crate::maps::Map;
+use super::{CamMethod, Contributions, LayerInput, Passes};
+use crate::error::Result;
 
 /// `eps` is added to the α denominator: 0 as the paper (default), 1e-6 as pytorch-grad-cam.
 pub struct GradCamPlusPlus {
@@ -33,7 +33,19 @@ impl CamMethod for GradCamPlusPlus {
         "gradcampp"
     }
 
-    fn layer_cam(&self, x: &LayerInput) -> Map {
-        channel_weighted_sum(x, &gradcampp_weights(x, self.eps))
+    fn contributions(&self, x: &LayerInput, _: &mut dyn Passes) -> Result<Contributions> {
+        Ok(Contributions::Channel(gradcampp_weights(x, self.eps)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+
+    #[test]
+    fn by_hand() {
+        // ch0: ΣA = 4, α(1) = 1/(2 + 4) → w0 = 1/6; ch1: ΣA = 2, α(.5) = .25/(.5 + .25) = 1/3
+        // → w1 = 1/6 (g = −2 has relu 0). Map: [1/6 + 2/6, 3/6].
+        close(&raw(&super::GradCamPlusPlus { eps: 0.0 }), &[0.5, 0.5]);
     }
 }

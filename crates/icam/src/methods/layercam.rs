@@ -1,7 +1,7 @@
 //! LayerCAM (Jiang et al.): element-wise positive gradients as weights.
 
-use super::{CamMethod, LayerInput};
-use crate::maps::Map;
+use super::{CamMethod, Contributions, LayerInput, Passes};
+use crate::error::Result;
 
 pub struct LayerCam;
 
@@ -10,15 +10,21 @@ impl CamMethod for LayerCam {
         "layercam"
     }
 
-    /// Eq. 19: `w_ij^k = relu(g_ij^k)`; the map is `Σ_k w_ij^k A_ij^k`.
-    fn layer_cam(&self, x: &LayerInput) -> Map {
-        let mut out = vec![0.0; x.hw()];
-        for ch in 0..x.k {
-            let (a, g) = x.channel(ch);
-            for ((o, &av), &gv) in out.iter_mut().zip(a).zip(g) {
-                *o += gv.max(0.0) * av;
-            }
-        }
-        Map::new(x.h, x.w, out)
+    /// Eq. 19: `w_ij^k = relu(g_ij^k)`; contributions `w_ij^k A_ij^k`.
+    fn contributions(&self, x: &LayerInput, _: &mut dyn Passes) -> Result<Contributions> {
+        Ok(Contributions::Element(
+            x.a.iter().zip(x.g).map(|(&a, &g)| g.max(0.0) * a).collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::*;
+
+    #[test]
+    fn by_hand() {
+        // relu(g)·A: ch0 [1, 0], ch1 [1, 0].
+        close(&raw(&super::LayerCam), &[2.0, 0.0]);
     }
 }
