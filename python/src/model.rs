@@ -73,7 +73,7 @@ impl PyModel {
 }
 
 /// One line of `predict`: class index, name, logit, probability.
-type TopClass = (usize, Option<&'static str>, f64, f64);
+type TopClass = (usize, Option<String>, f64, f64);
 
 /// Whether the classes were given as a list (then `explain` returns a list).
 fn classes_as_list(options: Option<&Bound<'_, PyDict>>) -> PyResult<bool> {
@@ -300,8 +300,8 @@ impl PyModel {
     }
 
     /// The class name of index `i` (`None` for a model without ImageNet's classes).
-    fn class_name(&self, i: usize) -> Option<&'static str> {
-        self.inner.class_name(i)
+    fn class_name(&self, i: usize) -> Option<String> {
+        self.inner.class_name(i).map(str::to_owned)
     }
 
     fn __repr__(&self) -> String {
