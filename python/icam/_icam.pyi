@@ -106,7 +106,21 @@ class Evaluation:
     def notes(self) -> list[str]: ...
     def _repr_markdown_(self) -> str: ...
 
-Method = Literal["icam", "gradcam", "gradcampp", "layercam"]
+Method = Literal[
+    "icam",
+    "gradcam",
+    "gradcampp",
+    "layercam",
+    "hirescam",
+    "gradcam-elementwise",
+    "xgradcam",
+    "eigengradcam",
+    "fullgrad",
+    "scorecam",
+    "ablationcam",
+    "eigencam",
+    "fem",
+]
 Normalize = Literal["imagenet", "lite", "none"]
 
 class Model:
@@ -161,6 +175,7 @@ class Model:
         *,
         out: Optional[PathLike] = None,
         dump_intermediates: Optional[PathLike] = None,
+        progress: Optional[Callable[[int, int, str], Any]] = None,
         method: Method = "icam",
         class_: Union[None, ClassSpec, Sequence[ClassSpec]] = None,
         target: Union[None, ClassSpec, Sequence[ClassSpec]] = None,
@@ -186,11 +201,19 @@ class Model:
         noise: Optional[PathLike] = None,
         mask: Optional[PathLike] = None,
         gradcampp_eps: float = 0.0,
+        scaling: Literal["icam", "grad-cam"] = "icam",
+        aug_smooth: bool = False,
+        eigen_smooth: bool = False,
+        finer: bool = False,
+        finer_k: int = 3,
+        finer_alpha: float = 1.0,
+        batch_size: Optional[int] = None,
         no_resize: Optional[bool] = None,
         normalize: Optional[Normalize] = None,
     ) -> Union[Explanation, list[Explanation]]:
         """Explain ``image``; keywords are ``icam explain``'s options (``no_resize`` and
-        ``normalize`` default to the model's). A list when ``class_`` is a list."""
+        ``normalize`` default to the model's). A list when ``class_`` is a list.
+        ``progress(done, total, layer)`` hears Score-CAM's and Ablation-CAM's passes."""
     def predict(
         self,
         image: ImageLike,
@@ -228,7 +251,7 @@ def evaluate(
     *,
     model: Union[str, Model] = "efficientnet-lite0",
     progress: Optional[Callable[[int, int, str], Any]] = None,
-    methods: Union[str, Sequence[str]] = ("icam", "gradcam", "gradcampp", "layercam"),
+    methods: Union[Method, Sequence[Method]] = ("icam", "gradcam", "gradcampp", "layercam"),
     biases: Union[str, Sequence[str]] = ("channel",),
     out: PathLike = "icam-eval",
     limit: Optional[int] = None,
@@ -259,6 +282,13 @@ def evaluate(
     noise: Optional[PathLike] = None,
     mask: Optional[PathLike] = None,
     gradcampp_eps: float = 0.0,
+    scaling: Literal["icam", "grad-cam"] = "icam",
+    aug_smooth: bool = False,
+    eigen_smooth: bool = False,
+    finer: bool = False,
+    finer_k: int = 3,
+    finer_alpha: float = 1.0,
+    batch_size: Optional[int] = None,
     weights: Optional[PathLike] = None,
     arch: Optional[str] = None,
     model_dir: Optional[PathLike] = None,

@@ -145,15 +145,18 @@ impl PyModel {
     /// default (`method`, `class_` or `target`, `layers`, `colormap`, `n`, `alpha`, `seed`,
     /// `threshold`, `bias`, ... `no_resize`, `normalize`); see `icam.options("explain")`.
     /// `out`: also write the files of `icam explain` there; `dump_intermediates`: I-CAM's
-    /// intermediates as .npy. Returns an `Explanation`, or a list of them when `class_` is a
-    /// list or names several classes. The network runs without Python's lock.
-    #[pyo3(signature = (image, *, out = None, dump_intermediates = None, **options))]
+    /// intermediates as .npy; `progress(done, total, layer)`: called as Score-CAM's and
+    /// Ablation-CAM's forward passes go (first with `done = 0`). Returns an `Explanation`, or
+    /// a list of them when `class_` is a list or names several classes. The network runs
+    /// without Python's lock.
+    #[pyo3(signature = (image, *, out = None, dump_intermediates = None, progress = None, **options))]
     fn explain(
         &self,
         py: Python<'_>,
         image: &Bound<'_, PyAny>,
         out: Option<PathBuf>,
         dump_intermediates: Option<PathBuf>,
+        progress: Option<Py<PyAny>>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
         let parsed = kwargs::parse(
@@ -167,7 +170,7 @@ impl PyModel {
         let model = self.for_call(&parsed)?;
         let as_list = classes_as_list(options)?;
         let image = ImageArg::from_py(image)?;
-        let (explanations, warnings) = py.detach(|| {
+        let (explanations, warnings, callback_error) = py.detach(|| {
             guarded(|| {
                 // The command's order of checks: options, then the image, then layers and
                 // classes against the model.
@@ -182,21 +185,35 @@ impl PyModel {
                 let explainer = Explainer::new(&model, req)?;
                 let img = image.prepare(&model)?;
                 let mut warnings = Vec::new();
-                let ex = explainer.explain(&img, &mut |e| {
-                    if let Event::Warning(w) = e {
-                        warnings.push(w.to_string())
+                let mut callback_error: Option<PyErr> = None;
+                let ex = explainer.explain(&img, &mut |e| match e {
+                    Event::Warning(w) => warnings.push(w.to_string()),
+                    Event::Passes {
+                        layer, done, total, ..
+                    } => {
+                        if let (Some(f), None) = (&progress, &callback_error) {
+                            Python::attach(|py| {
+                                if let Err(e) = f.call1(py, (done, total, layer)) {
+                                    callback_error = Some(e);
+                                }
+                            });
+                        }
                     }
+                    Event::Stage(_) => {}
                 })?;
                 if let Some(dir) = &out {
                     let mut files = Outputs::default();
                     explanation::stage_all(&ex, &mut files, dir, dump_intermediates.as_deref())?;
                     files.commit()?;
                 }
-                Ok((ex, warnings))
+                Ok((ex, warnings, callback_error))
             })
         })?;
         for w in &warnings {
             warn(py, w)?;
+        }
+        if let Some(e) = callback_error {
+            return Err(e);
         }
         let mut objs: Vec<Py<PyAny>> = Vec::with_capacity(explanations.len());
         for e in explanations {

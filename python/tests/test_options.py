@@ -88,7 +88,7 @@ def same(option, stub_value):
 @pytest.mark.parametrize(
     "qualname,command,extra",
     [
-        ("Model.explain", "explain", {"out", "dump_intermediates", "target"}),
+        ("Model.explain", "explain", {"out", "dump_intermediates", "progress", "target"}),
         ("Model.load", "load", set()),
         ("Model.default", "load", set()),
         ("evaluate", "evaluate", {"progress"}),

@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use icam_app::cases::{CASES, CasesPlan, CasesRequest, Order};
 use icam_app::{Phase, Progress};
 
-use icam_app::options::{ColormapArg, IcamArgs, ModelArgs};
+use icam_app::options::{CamArgs, ColormapArg, IcamArgs, MethodArg, ModelArgs};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OrderArg {
@@ -56,7 +56,7 @@ pub struct CasesArgs {
     /// Nearest training images shown per class (with --train).
     #[arg(long, default_value_t = 3)]
     pub neighbours: usize,
-    /// Weight the test image's pooled features by its I-CAM map of each class (with --train).
+    /// Weight the test image's pooled features by its map of each class (with --train).
     #[arg(long)]
     pub weighted: bool,
     /// Feature cache folder (with --train; default: TRAIN/.icam-cache).
@@ -68,10 +68,15 @@ pub struct CasesArgs {
     /// Colormap of the overlays.
     #[arg(long, value_enum, default_value = "inferno")]
     pub colormap: ColormapArg,
+    /// The method of the maps.
+    #[arg(long, value_enum, default_value = "icam")]
+    pub method: MethodArg,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
     pub icam: IcamArgs,
+    #[command(flatten)]
+    pub cam: CamArgs,
 }
 
 impl CasesArgs {
@@ -95,8 +100,10 @@ impl CasesArgs {
             cache: self.cache.clone(),
             thumb: self.thumb,
             colormap: self.colormap.into(),
+            method: self.method.name().into(),
             config: self.icam.config(),
             gradcampp_eps: self.icam.gradcampp_eps,
+            cam: self.cam.options(),
         }
     }
 }

@@ -5,10 +5,11 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use icam::Stage;
 use icam_app::Outputs;
-use icam_app::explanation::{self, Event, Explainer};
+use icam_app::explanation::{self, Explainer};
 use icam_app::options::{ExplainOptions, ModelArgs};
+
+use crate::status::Status;
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
@@ -27,19 +28,6 @@ pub struct ExplainArgs {
     pub options: ExplainOptions,
 }
 
-fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
-    if quiet {
-        return indicatif::ProgressBar::hidden();
-    }
-    let pb = indicatif::ProgressBar::new_spinner();
-    pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-            .expect("valid template"),
-    );
-    pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    pb
-}
-
 pub fn run(a: &ExplainArgs) -> Result<()> {
     // Everything that can be checked is checked before the model is loaded.
     let req = a.options.request();
@@ -49,24 +37,16 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
     }
     icam_app::model::check_image(&a.image)?;
     let started = Instant::now();
-    let pb = progress_bar(false);
-    pb.set_message("loading the model");
+    let mut status = Status::new();
+    status.message("loading the model");
     let loaded = a.model.load()?;
     let explainer = Explainer::new(&loaded, req)?;
-    pb.set_message("reading the image");
+    status.message("reading the image");
     let image = loaded.open_image(&a.image)?;
-    let n_images = a.options.icam.n + 2;
-    let icam = explainer.method().is_icam();
-    let explanations = explainer.explain(&image, &mut |e| match e {
-        Event::Stage(s) => pb.set_message(match s {
-            Stage::Network if icam => format!("forward and backward pass ({n_images} images)"),
-            Stage::Network => "forward and backward pass".into(),
-            Stage::Weights => "perturbation weights (Eqs. 5-10)".into(),
-            Stage::Scores => "layer scores (Eq. 3)".into(),
-            Stage::Maps => "layer maps and fusion (Eqs. 20-31)".into(),
-        }),
-        Event::Warning(w) => pb.suspend(|| eprintln!("warning: {w}")),
-    })?;
+    if explainer.method().is_icam() {
+        status.icam_images(a.options.icam.n + 2);
+    }
+    let explanations = explainer.explain(&image, &mut |e| status.event(e))?;
     let mut out = Outputs::default();
     let dirs = explanation::stage_all(
         &explanations,
@@ -74,9 +54,9 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
         &a.out,
         a.dump_intermediates.as_deref(),
     )?;
-    pb.set_message("writing");
+    status.message("writing");
     out.commit()?;
-    pb.finish_and_clear();
+    status.finish();
     for (e, dir) in explanations.iter().zip(&dirs) {
         match e.icam() {
             Some(r) => println!(

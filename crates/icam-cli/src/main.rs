@@ -1,4 +1,5 @@
-//! `icam`: explain a CNN's decision with Integrative CAM (and Grad-CAM, Grad-CAM++, LayerCAM).
+//! `icam`: explain a CNN's decision with Integrative CAM (and the CAM family of
+//! pytorch-grad-cam).
 //!
 //! A front-end over `icam-app` (which does the work: models, explanations as files, datasets,
 //! evaluation, cases, neighbours; and, in `icam_app::options`, the options shared with the
@@ -19,6 +20,7 @@ mod explain_cmd;
 mod layers_cmd;
 mod model_cmd;
 mod predict_cmd;
+mod status;
 
 use clap::{Parser, Subcommand};
 

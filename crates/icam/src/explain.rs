@@ -147,6 +147,9 @@ pub struct BaselineResult {
     /// Finer-CAM's comparison classes, when used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finer: Option<FinerReport>,
+    /// Samples per batch of the forward-only passes (Score-CAM, Ablation-CAM; `None` for the
+    /// methods without them): `--batch-size`, or the one chosen from the available memory.
+    pub batch_size: Option<usize>,
 }
 
 /// A layer method of the registry (A21: gradient of the logit, icam's scaling) on `layers`,

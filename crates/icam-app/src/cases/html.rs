@@ -7,8 +7,9 @@ use base64::Engine as _;
 use image::RgbImage;
 use serde_json::Value;
 
-use super::item::Ctx;
+use super::item::{Ctx, method_label};
 use super::select::{Counts, Order};
+use crate::explanation::CamOptions;
 
 /// `w × h` scaled so that the longer side is at most `max`.
 pub(super) fn thumb_size(w: u32, h: u32, max: u32) -> (u32, u32) {
@@ -68,6 +69,21 @@ figcaption{font-size:80%;max-width:260px;margin-top:3px}.layers{font-size:85%;ma
 .warn{color:#a40;font-size:85%;margin:4px 0}.err{color:#b00}.none{color:#777;font-style:italic}\
 .nb{margin-top:10px;border-top:1px dashed #ccc}.nb h4{margin:8px 0 6px;font-weight:normal}";
 
+/// A CAM method and the options it runs with, in one line.
+fn cam_summary(method: &str, cam: &CamOptions) -> String {
+    let mut s = format!("{method}, scaling {}", cam.scaling.name());
+    if cam.aug_smooth {
+        s.push_str(", aug-smooth");
+    }
+    if cam.eigen_smooth {
+        s.push_str(", eigen-smooth");
+    }
+    if let Some(f) = cam.finer {
+        let _ = write!(s, ", Finer-CAM k={} α={}", f.k, f.alpha);
+    }
+    s
+}
+
 pub(super) fn page(ctx: &Ctx, counts: &Counts, report: &Value, sections: &str) -> String {
     let a = ctx.a;
     let net = ctx.loaded.net();
@@ -78,9 +94,22 @@ pub(super) fn page(ctx: &Ctx, counts: &Counts, report: &Value, sections: &str) -
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>icam cases: {}</title><style>{STYLE}</style></head><body>",
         esc(&a.data.display().to_string())
     );
+    let method = if a.method == "icam" {
+        format!(
+            "I-CAM n={} α={} T={} bias {} · per-image seed = {} XOR FNV-1a(name)",
+            cfg.n,
+            cfg.alpha,
+            cfg.threshold,
+            format!("{:?}", cfg.bias).to_lowercase(),
+            cfg.seed
+        )
+    } else {
+        cam_summary(&a.method, &a.cam)
+    };
     let _ = writeln!(
         h,
-        "<h1>I-CAM confidence cases</h1><p class=\"meta\">data <code>{}</code> · model {} (<code>{}</code>, {}, {}{}) · I-CAM n={} α={} T={} bias {} · per-image seed = {} XOR FNV-1a(name)</p>",
+        "<h1>{} confidence cases</h1><p class=\"meta\">data <code>{}</code> · model {} (<code>{}</code>, {}, {}{}) · {}</p>",
+        method_label(&a.method),
         esc(&a.data.display().to_string()),
         esc(net.arch()),
         esc(&ctx.loaded.weights.display().to_string()),
@@ -91,11 +120,7 @@ pub(super) fn page(ctx: &Ctx, counts: &Counts, report: &Value, sections: &str) -
         } else {
             ""
         },
-        cfg.n,
-        cfg.alpha,
-        cfg.threshold,
-        format!("{:?}", cfg.bias).to_lowercase(),
-        a.config.seed
+        esc(&method)
     );
     let _ = writeln!(
         h,

@@ -1,5 +1,6 @@
-//! One kept image of the cases: the I-CAM maps of its predicted and true class and, when it
-//! is misclassified, its nearest training images; as its entry of `cases.json` and its HTML.
+//! One kept image of the cases: the maps (I-CAM's, or `--method`'s) of its predicted and true
+//! class and, when it is misclassified, its nearest training images; as its entry of
+//! `cases.json` and its HTML.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,13 +8,14 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use icam::features;
 use icam::render::{Colormap, overlay};
-use icam::{IcamConfig, IcamResult, Perturbations, Target, finish_icam, prepare_icam};
+use icam::{IcamConfig, IcamResult};
 use icam_models::Geometry;
 use serde_json::{Value, json};
 
 use super::CasesRequest;
 use super::html::{data_uri, esc, figure, thumbnail};
 use super::select::Cand;
+use crate::explanation::{ExplainRequest, Explainer, Explanation, MethodResult};
 use crate::model::LoadedModel;
 use crate::neighbours::Embedding;
 use crate::seed::image_seed;
@@ -82,35 +84,74 @@ fn selection_summary(r: &IcamResult) -> String {
     s
 }
 
-fn map_json(r: &IcamResult, role: &str, prob: f64, name: Option<&str>) -> Value {
-    let rep = &r.report;
-    let weights: BTreeMap<String, f64> = rep
-        .layers
-        .iter()
-        .filter(|l| l.selected)
-        .map(|l| (l.name.clone(), l.weight))
-        .collect();
-    let mut ranked: Vec<_> = rep.layers.iter().collect();
-    ranked.sort_by_key(|l| l.rank);
-    let top: Vec<Value> = ranked
-        .iter()
-        .take(5)
-        .map(|l| json!({"name": l.name, "rank": l.rank, "score": l.score}))
-        .collect();
-    json!({
+fn map_json(e: &Explanation, role: &str, prob: f64, name: Option<&str>) -> Value {
+    let mut v = json!({
         "role": role,
-        "class": rep.target_class,
+        "method": e.method,
+        "class": e.class,
         "name": name,
         "prob": prob,
-        "logit": rep.logit_c,
-        "selected_layers": rep.selected_layers,
-        "layer_weights": weights,
-        "top_layers": top,
-        "degenerate": rep.selection.degenerate,
-        "zero_weight_perturbations": rep.zero_weight_perturbations,
-        "summary": selection_summary(r),
-        "warnings": rep.warnings,
-    })
+        "logit": e.logit,
+        "summary": summary(e),
+        "warnings": e.warnings,
+    });
+    let extra = match &e.result {
+        MethodResult::Icam(r) => {
+            let rep = &r.report;
+            let weights: BTreeMap<String, f64> = rep
+                .layers
+                .iter()
+                .filter(|l| l.selected)
+                .map(|l| (l.name.clone(), l.weight))
+                .collect();
+            let mut ranked: Vec<_> = rep.layers.iter().collect();
+            ranked.sort_by_key(|l| l.rank);
+            let top: Vec<Value> = ranked
+                .iter()
+                .take(5)
+                .map(|l| json!({"name": l.name, "rank": l.rank, "score": l.score}))
+                .collect();
+            json!({
+                "selected_layers": rep.selected_layers,
+                "layer_weights": weights,
+                "top_layers": top,
+                "degenerate": rep.selection.degenerate,
+                "zero_weight_perturbations": rep.zero_weight_perturbations,
+            })
+        }
+        MethodResult::Cam(r) => json!({"layers": r.layers, "finer": r.finer}),
+    };
+    if let (Value::Object(m), Value::Object(x)) = (&mut v, extra) {
+        m.extend(x);
+    }
+    v
+}
+
+/// What a map shows, in one line: I-CAM's layer selection, or the method's layers.
+fn summary(e: &Explanation) -> String {
+    match &e.result {
+        MethodResult::Icam(r) => selection_summary(r),
+        MethodResult::Cam(r) => {
+            let mut s = if r.layers.is_empty() {
+                format!("{} on the input and every bias", r.method)
+            } else {
+                format!("{} on {}", r.method, r.layers.join(", "))
+            };
+            if let Some(f) = &r.finer {
+                let _ = write!(
+                    s,
+                    "; Finer-CAM against classes {:?}, α = {}",
+                    f.comparisons, f.alpha
+                );
+            }
+            s
+        }
+    }
+}
+
+/// The method's name as the report shows it.
+pub(super) fn method_label(method: &str) -> &str {
+    if method == "icam" { "I-CAM" } else { method }
 }
 
 /// Explain one kept image: (its entry of cases.json, its HTML).
@@ -120,41 +161,39 @@ pub(super) fn explain_item(ctx: &Ctx, c: &Cand) -> Result<(Value, String)> {
     let img = loaded.open_image(&c.path)?;
     let (rgb, px) = (&*img.rgb, &*img.pixels);
     let seed = image_seed(a.config.seed, &c.name);
-    let cfg = IcamConfig {
-        seed,
-        ..a.config.clone()
+    let mut classes = vec![c.pred.to_string()];
+    if !c.correct {
+        classes.push(c.true_class.to_string());
+    }
+    let req = ExplainRequest {
+        method: a.method.clone(),
+        classes,
+        config: IcamConfig {
+            seed,
+            ..a.config.clone()
+        },
+        gradcampp_eps: a.gradcampp_eps,
+        colormap: a.colormap,
+        cam: a.cam.clone(),
+        ..ExplainRequest::default()
     };
-    let subject = loaded.subject(px);
-    let pert = Perturbations::generate(cfg.n, px.height, px.width, cfg.alpha, seed);
-    let layers = net.candidate_layers();
-    let run = |class: usize| -> Result<IcamResult> {
-        let prep = prepare_icam(
-            &subject,
-            &layers,
-            &cfg,
-            Target::Class(class),
-            &pert,
-            &mut |_| {},
-        )?;
-        Ok(finish_icam(&prep, &cfg)?)
-    };
+    let mut maps = Explainer::new(loaded, req)?
+        .explain(&img, &mut |_| {})?
+        .into_iter();
+    let pred_map = maps.next().expect("the predicted class's map");
+    let true_map = maps.next();
     let thumb = thumbnail(rgb, a.thumb);
     let tg = Geometry {
         original: thumb.dimensions(),
         ..px.geometry
     };
     let describe = |k: usize| esc(&loaded.describe(k));
-    let pred_map = run(c.pred)?;
-    let true_map = if c.correct {
-        None
-    } else {
-        Some(run(c.true_class)?)
-    };
+    let label = method_label(&a.method);
     let mut figs = vec![figure(&data_uri(&thumb)?, "image")];
     let mut maps_html = String::new();
     let mut maps_json = Vec::new();
     let name = |k: usize| loaded.class_name(k);
-    for (r, role, prob) in std::iter::once((&pred_map, "predicted", c.prob))
+    for (e, role, prob) in std::iter::once((&pred_map, "predicted", c.prob))
         .chain(true_map.as_ref().map(|t| (t, "true", c.true_prob)))
     {
         let role_txt = if c.correct {
@@ -164,31 +203,31 @@ pub(super) fn explain_item(ctx: &Ctx, c: &Cand) -> Result<(Value, String)> {
         } else {
             "predicted class"
         };
-        let ov = overlay(&thumb, &tg, &r.heat, ctx.cmap, 0.5);
+        let ov = overlay(&thumb, &tg, e.heatmap(), ctx.cmap, 0.5);
         figs.push(figure(
             &data_uri(&ov)?,
             &format!(
-                "I-CAM, {role_txt}<br><b>{}</b> p={prob:.3}",
-                describe(r.report.target_class)
+                "{label}, {role_txt}<br><b>{}</b> p={prob:.3}",
+                describe(e.class)
             ),
         ));
         let _ = write!(
             maps_html,
             "<p class=\"layers\"><b>{role_txt}</b>: {}</p>",
-            esc(&selection_summary(r))
+            esc(&summary(e))
         );
-        if !r.report.warnings.is_empty() {
+        if !e.warnings.is_empty() {
             maps_html.push_str("<ul class=\"warn\">");
-            for w in &r.report.warnings {
+            for w in &e.warnings {
                 let _ = write!(maps_html, "<li>warning: {}</li>", esc(w));
             }
             maps_html.push_str("</ul>");
         }
         maps_json.push(map_json(
-            r,
+            e,
             if c.correct { "predicted = true" } else { role },
             prob,
-            name(r.report.target_class),
+            name(e.class),
         ));
     }
 
@@ -204,12 +243,12 @@ pub(super) fn explain_item(ctx: &Ctx, c: &Cand) -> Result<(Value, String)> {
             ("true", c.true_class, true_map.as_ref().expect("incorrect")),
         ] {
             let (query, pooling) = if a.weighted {
-                match act.weighted_pool(&map.heat) {
-                    Some(q) => (q, "icam-weighted"),
-                    None => (gap.clone(), "average (the I-CAM map is all zero)"),
+                match act.weighted_pool(map.heatmap()) {
+                    Some(q) => (q, format!("{}-weighted", a.method)),
+                    None => (gap.clone(), "average (the map is all zero)".to_string()),
                 }
             } else {
-                (gap.clone(), "average")
+                (gap.clone(), "average".to_string())
             };
             let near = emb.nearest(class, &query, a.neighbours);
             let _ = write!(

@@ -17,9 +17,10 @@
 //! order. Selection is a first pass of predictions only (one image decoded at a time, a
 //! bounded list of candidates per case); the kept images are then decoded again and explained.
 //!
-//! **Maps.** For each kept image, the I-CAM map of the predicted class and, when the
-//! prediction is wrong, of the true class (one network pass per target, `prepare_icam` +
-//! `finish_icam`); for a label naming several classes the true class shown is the one the
+//! **Maps.** For each kept image, the map (I-CAM's, or `--method`'s: any method
+//! [`crate::explanation::Explainer`] runs, with its options) of the predicted class and, when
+//! the prediction is wrong, of the true class (I-CAM: one network pass per target; the CAM
+//! methods: one for both); for a label naming several classes the true class shown is the one the
 //! model finds most probable among them. Perturbation seeds are per image, `--seed ^
 //! FNV-1a(image name)`, as `icam eval`. Probabilities are those of the selection pass.
 //!
@@ -27,7 +28,7 @@
 //! `--neighbours` nearest training images of the predicted and of the true class by the
 //! cosine of the global-average-pooled activations of the baseline layer
 //! (`net.baseline_layer()`). With `--weighted`, the *test image's* features are instead its
-//! activations averaged with the I-CAM map of that class as weights (the map area-averaged
+//! activations averaged with the map of that class as weights (the map area-averaged
 //! to the feature resolution; `icam::features`), so that the search looks for what the map
 //! points at; the training images keep their plain average (cached, embedded once), which
 //! lives in the same feature space.
@@ -51,7 +52,7 @@ pub use select::{CASES, Case, Counts, Order};
 
 use crate::dataset::{self, Sample, classes_for};
 use crate::error::invalid;
-use crate::explanation::check_gradcampp_eps;
+use crate::explanation::{CamOptions, check_gradcampp_eps, method};
 use crate::model::LoadedModel;
 use crate::neighbours::{self, Embedding, ModelIdentity, TrainSet};
 use crate::output::Outputs;
@@ -83,16 +84,20 @@ pub struct CasesRequest {
     pub train: Option<PathBuf>,
     /// Nearest training images shown per class.
     pub neighbours: usize,
-    /// Weight the test image's pooled features by its I-CAM map of each class.
+    /// Weight the test image's pooled features by its map of each class.
     pub weighted: bool,
     /// Feature cache folder (default: `TRAIN/.icam-cache`).
     pub cache: Option<PathBuf>,
     /// Longest side of the pictures in the report, in pixels.
     pub thumb: u32,
     pub colormap: Colormap,
+    /// The method of the maps: `icam` or a method of the CAM family.
+    pub method: String,
     /// I-CAM's options; its seed is combined with each image's name.
     pub config: IcamConfig,
     pub gradcampp_eps: f64,
+    /// The CAM family's options.
+    pub cam: CamOptions,
 }
 
 impl Default for CasesRequest {
@@ -112,8 +117,10 @@ impl Default for CasesRequest {
             cache: None,
             thumb: 256,
             colormap: Colormap::Inferno,
+            method: "icam".into(),
             config: IcamConfig::default(),
             gradcampp_eps: 0.0,
+            cam: CamOptions::default(),
         }
     }
 }
@@ -122,7 +129,10 @@ impl CasesRequest {
     /// The checks that need neither the data nor the model.
     pub fn validate(&self) -> Result<()> {
         let a = self;
-        a.config.validate()?;
+        a.cam.check(&[&a.method], a.gradcampp_eps)?;
+        if method(&a.method, a.gradcampp_eps, &a.cam)?.is_icam() {
+            a.config.validate()?;
+        }
         check_gradcampp_eps(a.gradcampp_eps)?;
         for (name, v) in [("--high", a.high), ("--low", a.low)] {
             if !(0.0..=1.0).contains(&v) {
@@ -410,7 +420,7 @@ impl CasesPlan {
                 "from_cache": e.cached,
                 "failed": e.failed,
                 "layer": layer,
-                "pooling": if a.weighted { "test image: I-CAM-weighted average (map area-averaged to the feature resolution); training images: global average" } else { "global average" },
+                "pooling": if a.weighted { "test image: map-weighted average (map area-averaged to the feature resolution); training images: global average" } else { "global average" },
                 "k": a.neighbours,
             })
         });
@@ -436,7 +446,9 @@ impl CasesPlan {
                 "per_case": a.per_case,
                 "seed": "--seed XOR FNV-1a(image name)",
             },
+            "method": a.method,
             "config": cfg,
+            "cam": a.cam,
             "counts": counts,
             "failures": failures,
             "cases": sections_json,

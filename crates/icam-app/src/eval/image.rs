@@ -97,7 +97,7 @@ pub(super) fn eval_image(
             Ok(())
         };
     for m in &req.methods {
-        let cam = match method(m, req.gradcampp_eps)? {
+        let cam = match method(m, req.gradcampp_eps, &req.cam)? {
             Method::Cam(cam) => cam,
             Method::Icam => {
                 let cfg = IcamConfig {

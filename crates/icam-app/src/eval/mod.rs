@@ -36,7 +36,7 @@ pub use summary::summarize;
 
 use crate::dataset::{self, Sample};
 use crate::error::invalid;
-use crate::explanation::{check_gradcampp_eps, method};
+use crate::explanation::{CamOptions, check_gradcampp_eps};
 use crate::model::LoadedModel;
 use crate::output::Outputs;
 use crate::progress::{Phase, Progress};
@@ -83,6 +83,8 @@ pub struct EvalRequest {
     /// I-CAM's options; its seed is combined with each image's name.
     pub config: IcamConfig,
     pub gradcampp_eps: f64,
+    /// The CAM family's options (less the batch size, which changes no map).
+    pub cam: CamOptions,
 }
 
 impl Default for EvalRequest {
@@ -105,6 +107,7 @@ impl Default for EvalRequest {
             restart: false,
             config: IcamConfig::default(),
             gradcampp_eps: 0.0,
+            cam: CamOptions::default(),
         }
     }
 }
@@ -147,9 +150,8 @@ impl EvalPlan {
         let r = &request;
         r.config.validate()?;
         check_gradcampp_eps(r.gradcampp_eps)?;
-        for m in &r.methods {
-            method(m, r.gradcampp_eps)?;
-        }
+        let methods: Vec<&str> = r.methods.iter().map(String::as_str).collect();
+        r.cam.check(&methods, r.gradcampp_eps)?;
         if let Some((i, n)) = r.shard
             && (n == 0 || i >= n)
         {

@@ -21,12 +21,12 @@ use crate::model::{InputImage, LoadedModel};
 use crate::output::read_npy;
 
 pub use files::stage_all;
-pub use method::{Method, check_gradcampp_eps, method};
+pub use method::{CamOptions, Method, check_gradcampp_eps, method};
 
 /// What to explain and how: the options of `icam explain`, as plain values.
 #[derive(Clone, Debug)]
 pub struct ExplainRequest {
-    /// `icam`, or a method of the Grad-CAM family (`gradcam`, `gradcampp`, `layercam`).
+    /// `icam`, or a method of the CAM family ([`icam::methods::NAMES`]).
     pub method: String,
     /// The classes to explain (index, WordNet id or name); empty: the predicted class.
     pub classes: Vec<String>,
@@ -41,6 +41,8 @@ pub struct ExplainRequest {
     pub noise_mask: Option<NoiseMask>,
     /// Colormap of the pictures.
     pub colormap: Colormap,
+    /// The CAM family's options (I-CAM takes none).
+    pub cam: CamOptions,
 }
 
 impl Default for ExplainRequest {
@@ -53,6 +55,7 @@ impl Default for ExplainRequest {
             gradcampp_eps: 0.0,
             noise_mask: None,
             colormap: Colormap::Inferno,
+            cam: CamOptions::default(),
         }
     }
 }
@@ -67,16 +70,22 @@ pub struct NoiseMask {
 impl ExplainRequest {
     /// The checks that need no model: the method's options.
     pub fn validate(&self) -> Result<()> {
-        match method(&self.method, self.gradcampp_eps)? {
+        self.cam.check(&[&self.method], self.gradcampp_eps)?;
+        match self.method()? {
             Method::Icam => self.config.validate()?,
             Method::Cam(_) => check_gradcampp_eps(self.gradcampp_eps)?,
         }
         Ok(())
     }
 
+    /// The method with its options ([`method()`]).
+    pub fn method(&self) -> Result<Method> {
+        method(&self.method, self.gradcampp_eps, &self.cam)
+    }
+
     /// `--dump-intermediates` needs I-CAM's intermediates.
     pub fn check_intermediates(&self) -> Result<()> {
-        if !method(&self.method, self.gradcampp_eps)?.is_icam() {
+        if !self.method()?.is_icam() {
             return Err(invalid!("--dump-intermediates is only for --method icam"));
         }
         Ok(())
@@ -90,6 +99,14 @@ pub enum Event<'a> {
     Stage(Stage),
     /// A warning about the explanation just computed (also in [`Explanation::warnings`]).
     Warning(&'a str),
+    /// Score-CAM's or Ablation-CAM's forward-only passes at `layer`: `done` of `total`, in
+    /// batches of `batch` (from 0 of `total` to `total` of `total`, per layer).
+    Passes {
+        layer: &'a str,
+        done: usize,
+        total: usize,
+        batch: usize,
+    },
 }
 
 /// A request checked against a model: its method, layers and classes resolved.
@@ -105,7 +122,7 @@ impl<'m> Explainer<'m> {
     /// Check the request, its layers (then its classes) against `model`.
     pub fn new(model: &'m LoadedModel, request: ExplainRequest) -> Result<Self> {
         request.validate()?;
-        let method = method(&request.method, request.gradcampp_eps)?;
+        let method = request.method()?;
         let net = model.net();
         let layers = if request.layers.is_empty() {
             method.default_layers(net)
@@ -180,8 +197,14 @@ impl<'m> Explainer<'m> {
             }
             Method::Cam(spec) => {
                 on_event(Event::Stage(Stage::Network));
-                let results =
-                    explain_cam(&subject, spec, &self.layers, &self.targets, &mut |_| {})?;
+                let results = explain_cam(&subject, spec, &self.layers, &self.targets, &mut |p| {
+                    on_event(Event::Passes {
+                        layer: &p.layer,
+                        done: p.done,
+                        total: p.total,
+                        batch: p.batch,
+                    })
+                })?;
                 for r in results {
                     out.push(Explanation::of_cam(model, image, req, r)?);
                 }
@@ -346,6 +369,10 @@ impl Explanation {
             .collect();
         let mut rep = serde_json::to_value(&r)?;
         report::merge(&mut rep, report::common(model, image, c));
+        if let (Some(f), Some(v)) = (&r.finer, rep.get_mut("finer")) {
+            let names: Vec<String> = f.comparisons.iter().map(|&j| model.describe(j)).collect();
+            report::merge(v, serde_json::json!({ "comparison_names": names }));
+        }
         Ok(Self {
             method: r.method.clone(),
             class: c,

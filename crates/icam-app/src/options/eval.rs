@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{BiasArg, IcamArgs, MethodArg};
+use super::{BiasArg, CamArgs, IcamArgs, MethodArg};
 use crate::eval::{EvalRequest, ShardChoice, resolve_shard};
 
 /// The options of an evaluation (the model is the front-end's).
@@ -72,6 +72,8 @@ pub struct EvalOptions {
     pub restart: bool,
     #[command(flatten)]
     pub icam: IcamArgs,
+    #[command(flatten)]
+    pub cam: CamArgs,
 }
 
 impl EvalOptions {
@@ -101,6 +103,7 @@ impl EvalOptions {
             restart: self.restart,
             config: self.icam.config(),
             gradcampp_eps: self.icam.gradcampp_eps,
+            cam: self.cam.options(),
         })
     }
 }

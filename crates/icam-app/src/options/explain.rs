@@ -4,7 +4,7 @@
 use clap::{Args, ValueEnum};
 use icam::render::Colormap;
 
-use super::{IcamArgs, value_enum};
+use super::{CamArgs, IcamArgs, value_enum};
 use crate::explanation::ExplainRequest;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -50,6 +50,7 @@ value_enum!(ColormapArg => Colormap { Inferno => Colormap::Inferno, Viridis => C
 /// front-end's).
 #[derive(Args, Clone, Debug)]
 pub struct ExplainOptions {
+    /// The method: icam, or one of the CAM family (see the README's method table).
     #[arg(long, value_enum, default_value = "icam")]
     pub method: MethodArg,
     /// Class(es) to explain: index, WordNet id or name; repeat or comma-separate for several
@@ -65,6 +66,8 @@ pub struct ExplainOptions {
     pub colormap: ColormapArg,
     #[command(flatten)]
     pub icam: IcamArgs,
+    #[command(flatten)]
+    pub cam: CamArgs,
 }
 
 impl ExplainOptions {
@@ -78,6 +81,7 @@ impl ExplainOptions {
             gradcampp_eps: self.icam.gradcampp_eps,
             noise_mask: self.icam.noise_mask(),
             colormap: self.colormap.into(),
+            cam: self.cam.options(),
         }
     }
 }

@@ -9,14 +9,17 @@
 //!
 //! - [`ModelArgs`] (with [`PreprocessArgs`]): which model, how images are prepared.
 //! - [`IcamArgs`]: I-CAM's options and the Grad-CAM family's ε, perturbation files.
+//! - [`CamArgs`]: the CAM family's options (`--scaling`, smoothing, Finer-CAM, batch size).
 //! - [`ExplainOptions`]: what `icam explain` explains (method, classes, layers, colormap).
 //! - [`EvalOptions`]: what `icam eval` evaluates.
 
+mod cam;
 mod eval;
 mod explain;
 mod icam;
 mod model;
 
+pub use cam::{CamArgs, ScalingArg};
 pub use eval::EvalOptions;
 pub use explain::{ColormapArg, ExplainOptions, MethodArg};
 pub use icam::{

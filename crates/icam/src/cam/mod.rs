@@ -60,8 +60,9 @@ impl CamSpec {
         }
     }
 
-    /// Every option that makes sense, or the first that does not, as one line.
-    fn validate(&self) -> Result<Method> {
+    /// The method, if every option makes sense with it; otherwise the first that does not,
+    /// as one line naming its flag.
+    pub fn validate(&self) -> Result<Method> {
         let method = by_name(&self.method, self.gradcampp_eps).ok_or_else(|| {
             IcamError::Config(format!(
                 "unknown method `{}`; known: icam, {}",
@@ -76,15 +77,7 @@ impl CamSpec {
             )));
         }
         if let Some(f) = self.finer {
-            if f.k == 0 {
-                return Err(IcamError::Config("--finer-k must be at least 1".into()));
-            }
-            if !f.alpha.is_finite() {
-                return Err(IcamError::Config(format!(
-                    "--finer-alpha must be finite, got {}",
-                    f.alpha
-                )));
-            }
+            f.check()?;
             if !method.uses_target() {
                 return Err(IcamError::Config(format!(
                     "--finer changes the target class's score, which {} does not use",
@@ -92,9 +85,7 @@ impl CamSpec {
                 )));
             }
         }
-        if self.batch_size == Some(0) {
-            return Err(IcamError::Config("--batch-size must be at least 1".into()));
-        }
+        passes::check_batch_size(self.batch_size)?;
         Ok(method)
     }
 }
@@ -150,6 +141,11 @@ pub fn explain_cam(
     let mut heats: Vec<Vec<Map>> = vec![Vec::new(); targets.len()];
     let mut first: Option<Vec<Core>> = None;
     let mut cache = PassCache::new();
+    let mut batch_used: Option<usize> = None;
+    let mut progress = |p: CamProgress| {
+        batch_used = Some(p.batch);
+        progress(p)
+    };
     for aug in augmentations(spec.aug_smooth) {
         let xa = aug.apply(&x0, h, w);
         let resolve = |logits: &[f64]| -> Vec<ClassTarget> {
@@ -177,7 +173,7 @@ pub fn explain_cam(
             targets.len(),
             &resolve,
             &mut cache,
-            progress,
+            &mut progress,
         )?;
         if resolved.is_none() {
             resolved = Some(cores.iter().map(|c| c.target.clone()).collect());
@@ -221,6 +217,7 @@ pub fn explain_cam(
                 eigen_smooth: spec.eigen_smooth,
                 aug_smooth: spec.aug_smooth,
                 finer,
+                batch_size: batch_used,
             }
         })
         .collect())

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use icam_models::{HostTensor, ModelError, Network, logits_from, logits_replacing};
 
 use super::target::ClassTarget;
-use crate::error::Result;
+use crate::error::{IcamError, Result};
 use crate::explain::to_precision;
 use crate::methods::Passes;
 
@@ -19,6 +19,8 @@ pub struct CamProgress {
     /// Passes done and in all (network evaluations of one sample).
     pub done: usize,
     pub total: usize,
+    /// Samples per batch of these passes (`--batch-size`, or chosen from the memory).
+    pub batch: usize,
 }
 
 /// Logits of the passes already run, per (layer, kind): the inputs a method makes depend only
@@ -69,7 +71,7 @@ impl NetPasses<'_> {
             let prec = self.net.precision();
             let mut rows = Vec::with_capacity(count);
             let mut start = 0;
-            let at = self.progress_at(0, count);
+            let at = self.progress_at(0, count, batch);
             (self.progress)(at);
             while start < count {
                 let n = batch.min(count - start);
@@ -83,7 +85,7 @@ impl NetPasses<'_> {
                     rows.push(logits.sample_f64(b));
                 }
                 start += n;
-                let at = self.progress_at(start, count);
+                let at = self.progress_at(start, count, batch);
                 (self.progress)(at);
             }
             self.cache.insert(key, rows);
@@ -103,11 +105,12 @@ impl NetPasses<'_> {
         }
     }
 
-    fn progress_at(&self, done: usize, total: usize) -> CamProgress {
+    fn progress_at(&self, done: usize, total: usize, batch: usize) -> CamProgress {
         CamProgress {
             layer: self.layer.to_string(),
             done,
             total,
+            batch,
         }
     }
 }
@@ -167,6 +170,14 @@ impl Passes for NetPasses<'_> {
         };
         self.run(LAYER_PASSES, count, a.len(), 16 * 4, &fill, &forward)
     }
+}
+
+/// `--batch-size`, checked: at least 1 when given.
+pub fn check_batch_size(batch: Option<usize>) -> Result<()> {
+    if batch == Some(0) {
+        return Err(IcamError::Config("--batch-size must be at least 1".into()));
+    }
+    Ok(())
 }
 
 /// Samples per batch when none is given: a quarter of the available memory

@@ -30,6 +30,10 @@ impl CamMethod for AblationCam {
         false
     }
 
+    fn batched(&self) -> bool {
+        true
+    }
+
     /// `K + 1` passes from the layer on: every channel ablated, then the layer unchanged,
     /// whose score is `y`. (Taking `y` from the same passes as the `y_k` cancels the float32
     /// rounding the two code paths, full network and tail, would leave in `y − y_k`.)

@@ -3,6 +3,7 @@
 //! `FinerWeightedTarget`, `O = Σ_j p_j (S_c − α S_j) / (Σ_j p_j + 1e-9)`, over the comparison
 //! classes `j` with softmax probabilities `p_j`.
 
+use crate::error::{IcamError, Result};
 use crate::similarity::log_softmax;
 
 /// The package's ε in the denominator.
@@ -15,6 +16,22 @@ pub struct Finer {
     pub k: usize,
     /// `α`.
     pub alpha: f64,
+}
+
+impl Finer {
+    /// `--finer-k` at least 1, `--finer-alpha` finite.
+    pub fn check(&self) -> Result<()> {
+        if self.k == 0 {
+            return Err(IcamError::Config("--finer-k must be at least 1".into()));
+        }
+        if !self.alpha.is_finite() {
+            return Err(IcamError::Config(format!(
+                "--finer-alpha must be finite, got {}",
+                self.alpha
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for Finer {

@@ -169,6 +169,11 @@ pub trait CamMethod: Send + Sync {
     fn uses_target(&self) -> bool {
         true
     }
+    /// Whether the method runs forward-only passes in batches (`--batch-size`): Score-CAM,
+    /// Ablation-CAM.
+    fn batched(&self) -> bool {
+        false
+    }
     /// Whether the map is always the first principal component of the contributions
     /// (Eigen-CAM, EigenGrad-CAM); otherwise only with `--eigen-smooth`.
     fn projects(&self) -> bool {
@@ -239,6 +244,14 @@ impl Method {
         match self {
             Method::Layer(m) => m.uses_target(),
             Method::FullGrad => true,
+        }
+    }
+
+    /// See [`CamMethod::batched`].
+    pub fn batched(&self) -> bool {
+        match self {
+            Method::Layer(m) => m.batched(),
+            Method::FullGrad => false,
         }
     }
 }
@@ -333,6 +346,16 @@ mod tests {
         }
         assert!(by_name("icam", 0.0).is_none() && by_name("nope", 0.0).is_none());
         assert!(baseline("fullgrad", 0.0).is_none() && baseline("hirescam", 0.0).is_some());
+        let batched: Vec<&str> = NAMES
+            .into_iter()
+            .filter(|n| by_name(n, 0.0).unwrap().batched())
+            .collect();
+        assert_eq!(batched, ["scorecam", "ablationcam"]);
+        let targetless: Vec<&str> = NAMES
+            .into_iter()
+            .filter(|n| !by_name(n, 0.0).unwrap().uses_target())
+            .collect();
+        assert_eq!(targetless, ["eigencam", "fem"]);
     }
 
     #[test]

@@ -43,6 +43,10 @@ impl CamMethod for ScoreCam {
         false
     }
 
+    fn batched(&self) -> bool {
+        true
+    }
+
     /// One pass per channel with a non-constant map; every constant channel has the all-zero
     /// mask, so they share one pass (an exact shortcut: the package runs each).
     fn contributions(&self, x: &LayerInput, passes: &mut dyn Passes) -> Result<Contributions> {
