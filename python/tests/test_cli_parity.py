@@ -31,11 +31,15 @@ def cli_explain(icam_bin, fixtures, chelsea, out, *extra):
         ({}, []),
         ({"method": "gradcam"}, ["--method", "gradcam"]),
         (
+            {"method": "hirescam", "scaling": "grad-cam", "eigen_smooth": True, "finer": True, "finer_k": 2},
+            ["--method", "hirescam", "--scaling", "grad-cam", "--eigen-smooth", "--finer", "--finer-k", "2"],
+        ),
+        (
             {"alpha": 0.1, "bias": "spatial", "threshold": 0.9, "class_": "tiger cat"},
             ["--alpha", "0.1", "--bias", "spatial", "--threshold", "0.9", "--class", "tiger cat"],
         ),
     ],
-    ids=["icam-defaults", "gradcam", "icam-options"],
+    ids=["icam-defaults", "gradcam", "cam-options", "icam-options"],
 )
 @pytest.mark.filterwarnings("ignore::icam.IcamWarning")
 def test_explain_equals_the_cli(icam_bin, fixtures, chelsea, resnet, tmp_path, kwargs, flags):
@@ -101,6 +105,22 @@ def test_several_classes_as_the_cli(icam_bin, fixtures, chelsea, resnet, tmp_pat
     # `target` is `class_`; a single class gives one Explanation.
     one = resnet.explain(chelsea, method="layercam", target=285)
     assert isinstance(one, icam.Explanation) and np.array_equal(one.heatmap, rs[1].heatmap)
+
+
+def test_passes_progress(resnet, chelsea):
+    """Ablation-CAM on layer4: 2,048 ablated channels and the layer unchanged, in batches of
+    the given size, reported to ``progress(done, total, layer)`` and in the report."""
+    seen = []
+    r = resnet.explain(
+        chelsea, method="ablationcam", batch_size=700, progress=lambda *a: seen.append(a)
+    )
+    assert seen == [(0, 2049, "layer4"), (700, 2049, "layer4"), (1400, 2049, "layer4"), (2049, 2049, "layer4")]
+    assert r.report["batch_size"] == 700
+    # An exception in the callback stops nothing but is raised afterwards.
+    def boom(*_):
+        raise RuntimeError("stop")
+    with pytest.raises(RuntimeError, match="stop"):
+        resnet.explain(chelsea, method="ablationcam", batch_size=1024, progress=boom)
 
 
 def test_predict_equals_the_cli(icam_bin, fixtures, chelsea, resnet):

@@ -63,6 +63,9 @@ BAD_OPTIONS = [
     ({"layers": "layer9"}, ["--layers", "layer9"]),
     ({"method": "gradcampp", "gradcampp_eps": -1.0}, ["--method", "gradcampp", "--gradcampp-eps", "-1"]),
     ({"method": "gradcam", "dump_intermediates": "x"}, ["--method", "gradcam", "--dump-intermediates", "x"]),
+    ({"eigen_smooth": True}, ["--eigen-smooth"]),
+    ({"method": "eigencam", "finer": True}, ["--method", "eigencam", "--finer"]),
+    ({"method": "scorecam", "batch_size": 0}, ["--method", "scorecam", "--batch-size", "0"]),
 ]
 
 
@@ -86,6 +89,8 @@ def test_bad_options_are_value_errors_with_the_cli_message(icam_bin, fixtures, c
         ({"alpha": "x"}, "invalid value 'x' for '--alpha <ALPHA>'"),
         ({"no_resize": "yes"}, "--no-resize: no_resize takes True or False"),
         ({"noise": "n.npy"}, "the following required arguments were not provided: --mask <NPY>"),
+        ({"finer_k": 5}, "the following required arguments were not provided: --finer"),
+        ({"scaling": "pytorch"}, "invalid value 'pytorch' for '--scaling <SCALING>'"),
     ],
 )
 def test_unparsable_values_are_value_errors(resnet, chelsea, kwargs, message):
