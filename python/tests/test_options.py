@@ -46,7 +46,10 @@ def test_eval_and_predict_keywords(icam_bin):
 def test_defaults_are_the_help_defaults(icam_bin):
     _, text = help_flags(icam_bin, "explain")
     for o in icam.options("explain") + icam.options("load"):
-        m = re.search(re.escape(o["flag"]) + r"(?: <[^>]+>)?\s.*?(?=\n\s+-|\Z)", text, re.S)
+        # The flag's own entry (a line starting with it), not a mention in another's help.
+        m = re.search(
+            r"^\s+(?:-\w, )?" + re.escape(o["flag"]) + r"(?: <[^>]+>)?\s.*?(?=\n\s+-|\Z)", text, re.S | re.M
+        )
         assert m, o["flag"]
         d = re.search(r"\[default: ([^\]]+)\]", m.group(0))
         if o["kind"] == "flag":

@@ -267,6 +267,7 @@ fn run_once(
                     input_f64: x,
                     hw: (h, w),
                     layer_index: li,
+                    layer_name: &layers[li],
                     layer: &layer,
                     acts: &a,
                     act_shape: [k, lh, lw],

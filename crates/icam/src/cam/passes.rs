@@ -14,7 +14,7 @@ use crate::methods::Passes;
 /// Progress of the forward-only passes of Score-CAM and Ablation-CAM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CamProgress {
-    /// The layer the passes are for.
+    /// The layer the passes are for, as the request names it (as in the report).
     pub layer: String,
     /// Passes done and in all (network evaluations of one sample).
     pub done: usize,
@@ -34,8 +34,10 @@ pub(crate) struct NetPasses<'a> {
     pub input: &'a HostTensor,
     pub input_f64: &'a [f64],
     pub hw: (usize, usize),
-    /// Index of the layer in the request and its canonical name.
+    /// Index of the layer in the request, its name there (for progress) and its canonical
+    /// name (for the network).
     pub layer_index: usize,
+    pub layer_name: &'a str,
     pub layer: &'a str,
     /// The layer's activation `(K, h, w)` and its shape.
     pub acts: &'a [f64],
@@ -107,7 +109,7 @@ impl NetPasses<'_> {
 
     fn progress_at(&self, done: usize, total: usize, batch: usize) -> CamProgress {
         CamProgress {
-            layer: self.layer.to_string(),
+            layer: self.layer_name.to_string(),
             done,
             total,
             batch,
