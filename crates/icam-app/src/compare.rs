@@ -58,7 +58,7 @@ pub fn compare(
         frame: [90, 90, 90],
     }];
     let mut rows = Vec::new();
-    let layers = net.candidate_layers();
+    let layers = cfg.candidate_layers(net);
     let pert = Perturbations::generate(cfg.n, px.height, px.width, cfg.alpha, cfg.seed);
     let prep = prepare_icam(&s, &layers, cfg, target, &pert, &mut |_| {})?;
     let class = prep.class;

@@ -55,7 +55,7 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
     let explainer = Explainer::new(&loaded, req)?;
     pb.set_message("reading the image");
     let image = loaded.open_image(&a.image)?;
-    let n_images = a.options.icam.n + 2;
+    let n_images = a.options.icam.config().n + 2;
     let icam = explainer.method().is_icam();
     let explanations = explainer.explain(&image, &mut |e| match e {
         Event::Stage(s) => pb.set_message(match s {

@@ -126,7 +126,7 @@ pub(super) fn explain_item(ctx: &Ctx, c: &Cand) -> Result<(Value, String)> {
     };
     let subject = loaded.subject(px);
     let pert = Perturbations::generate(cfg.n, px.height, px.width, cfg.alpha, seed);
-    let layers = net.candidate_layers();
+    let layers = cfg.candidate_layers(net);
     let run = |class: usize| -> Result<IcamResult> {
         let prep = prepare_icam(
             &subject,

@@ -1,28 +1,71 @@
 //! Layer prominence: is a layer's importance specific to an image or general to a class?
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use icam::evaluate::Stat;
 
+use crate::output::Outputs;
+
 /// Layer prominence (issue: is a layer's importance specific to an image or general to a
 /// class?): per layer over the dataset, mean score ± SE, mean rank, selection frequency and
 /// mean weight `W_l`; per predicted class, the mean `W_l` of every layer (table and plot).
-pub fn prominence(layers_csv: &Path) -> Result<(String, image::RgbImage)> {
+/// One `(preset, markdown, plot)` per preset in the file, in order of appearance.
+pub fn prominence(layers_csv: &Path) -> Result<Vec<(String, String, image::RgbImage)>> {
     prominence_csv(&std::fs::read(layers_csv)?)
 }
 
 /// [`prominence`] of `icam_layers.csv`'s bytes.
-pub(super) fn prominence_csv(layers: &[u8]) -> Result<(String, image::RgbImage)> {
+pub(super) fn prominence_csv(layers: &[u8]) -> Result<Vec<(String, String, image::RgbImage)>> {
     let mut rdr = csv::Reader::from_reader(layers);
     let recs: Vec<csv::StringRecord> = rdr.records().collect::<std::result::Result<_, _>>()?;
+    let mut presets: Vec<String> = Vec::new();
+    for r in &recs {
+        if !presets.iter().any(|p| p == &r[11]) {
+            presets.push(r[11].to_string());
+        }
+    }
+    Ok(presets
+        .into_iter()
+        .map(|p| {
+            let mine: Vec<&csv::StringRecord> = recs.iter().filter(|r| r[11] == p).collect();
+            let (md, png) = prominence_of(&p, &mine);
+            (p, md, png)
+        })
+        .collect())
+}
+
+/// Stage the layer prominence of `icam_layers.csv`'s bytes in `out`: `layer_prominence.md`
+/// (one section per preset) and one plot, `layer_prominence.png`, or with several presets one
+/// per preset, `layer_prominence-PRESET.png`. Returns the markdown's path.
+pub(super) fn stage_prominence(o: &mut Outputs, out: &Path, layers: &[u8]) -> Result<PathBuf> {
+    let per_preset = prominence_csv(layers)?;
+    let several = per_preset.len() > 1;
+    let mut md = String::new();
+    for (preset, m, png) in &per_preset {
+        md.push_str(m);
+        md.push('\n');
+        let file = if several {
+            format!("layer_prominence-{preset}.png")
+        } else {
+            "layer_prominence.png".to_string()
+        };
+        o.png(out.join(file), png)?;
+    }
+    let path = out.join("layer_prominence.md");
+    o.add(path.clone(), md.into_bytes());
+    Ok(path)
+}
+
+/// The layer prominence of one preset's rows.
+fn prominence_of(preset: &str, recs: &[&csv::StringRecord]) -> (String, image::RgbImage) {
     let mut layer_order: Vec<String> = Vec::new();
     let mut by_layer: BTreeMap<String, Vec<&csv::StringRecord>> = BTreeMap::new();
     let mut by_class: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
     let mut images = BTreeSet::new();
     let mut degenerate = BTreeSet::new();
-    for r in &recs {
+    for r in recs {
         let layer = r[5].to_string();
         if !layer_order.contains(&layer) {
             layer_order.push(layer.clone());
@@ -48,7 +91,7 @@ pub(super) fn prominence_csv(layers: &[u8]) -> Result<(String, image::RgbImage)>
         rs.iter().filter_map(|r| r[c].parse().ok()).collect()
     };
     let mut md = format!(
-        "# I-CAM layer prominence\n\n{} images, {} with a degenerate selection (all layers, equal weights).\n\n| layer | score | mean rank | selected | mean weight W |\n|---|---|---|---|---|\n",
+        "# I-CAM layer prominence, preset {preset}\n\n{} images, {} with a degenerate selection (all layers, equal weights).\n\n| layer | score | mean rank | selected | mean weight W |\n|---|---|---|---|---|\n",
         images.len(),
         degenerate.len()
     );
@@ -100,11 +143,11 @@ pub(super) fn prominence_csv(layers: &[u8]) -> Result<(String, image::RgbImage)>
         values.push(v);
     }
     let png = icam::render::matrix_plot(
-        "mean I-CAM layer weight W_l",
+        &format!("mean I-CAM layer weight W_l, preset {preset}"),
         &rows,
         &layer_order,
         &values,
         icam::render::Colormap::Viridis,
     );
-    Ok((md, png))
+    (md, png)
 }

@@ -2,7 +2,7 @@
 
 use crate::error::invalid;
 use anyhow::Result;
-use icam::CamSpec;
+use icam::{CamSpec, IcamConfig};
 use icam_models::Network;
 
 /// A method, ready to run.
@@ -36,11 +36,11 @@ impl Method {
         matches!(self, Method::Icam)
     }
 
-    /// The layers explained when none are named: every candidate block for I-CAM, the last
-    /// feature layer for the others.
-    pub fn default_layers(&self, net: &dyn Network) -> Vec<String> {
+    /// The layers explained when none are named: I-CAM's candidates under `config`'s rule,
+    /// the last feature layer for the others.
+    pub fn default_layers(&self, net: &dyn Network, config: &IcamConfig) -> Vec<String> {
         match self {
-            Method::Icam => net.candidate_layers(),
+            Method::Icam => config.candidate_layers(net),
             Method::Cam(_) => vec![net.baseline_layer()],
         }
     }
