@@ -104,10 +104,10 @@ def weighted_sum(post, t=0.95, c=1.0, power=1.0):
     return f
 
 
-def weighted_max(post, t=0.95, c=1.0):
+def weighted_max(post, t=0.95, c=1.0, weighted=True):
     def f(rep, layers):
         w = select(rep["layer_scores"], t)
-        return mm(np.max([x * post(*layers[i], c) for i, x in w.items()], axis=0))
+        return mm(np.max([(x if weighted else 1.0) * post(*layers[i], c) for i, x in w.items()], axis=0))
     return f
 
 
@@ -170,6 +170,7 @@ def main():
     for t in (0.95, 0.5, 0.2):
         run(f"max, centred, T = {t}", weighted_max(centred, t))
         run(f"max, uncentred, T = {t}", weighted_max(uncentred, t))
+    run("max, centred, unweighted", weighted_max(centred, weighted=False))
     for c in (0.5, 0.75, 1.5):
         run(f"max, partly centred c = {c}", weighted_max(centred, c=c))
 
