@@ -23,7 +23,7 @@ use crate::error::{ModelError, Result};
 use crate::host::Precision;
 use crate::nn::{Binder, ConvBn, ConvSpec, Linear, Padding, global_avg_pool};
 use crate::preprocess::{Normalization, Preprocess, ResizeFilter};
-use crate::tap::{CandidateRule, Network, Tapper};
+use crate::tap::{CandidateRule, LayerInfo, Network, Tapper};
 use crate::weights::WeightFile;
 
 /// BatchNorm epsilon of EfficientNet-Lite (TF's 1e-3, A26).
@@ -406,6 +406,26 @@ impl Network for EfficientNetLite {
             .collect();
         names.push(HEAD_ACT.to_string());
         names
+    }
+
+    fn layer_info(&self) -> Vec<LayerInfo> {
+        self.layer_names()
+            .into_iter()
+            .map(|name| {
+                let op = if name.ends_with("._depthwise_act") {
+                    "ReLU6 after the depthwise conv"
+                } else if name == HEAD_ACT {
+                    "ReLU6 after the head conv"
+                } else {
+                    "block output"
+                };
+                LayerInfo {
+                    name,
+                    op: op.into(),
+                    shape: None,
+                }
+            })
+            .collect()
     }
 
     fn candidate_layers(&self) -> Vec<String> {
