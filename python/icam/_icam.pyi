@@ -121,10 +121,12 @@ class Model:
         model_dir: Optional[PathLike] = None,
         no_resize: bool = False,
         normalize: Optional[Normalize] = None,
+        labels: Optional[PathLike] = None,
         dtype: Literal["float32", "float64"] = "float32",
         device: str = "cpu",
     ) -> Model:
-        """Load a weight file, or without one the cached store model ``model``."""
+        """Load a weight file (safetensors, PyTorch ``.pth`` or ONNX; ``labels``: class names,
+        one per line), or without one the cached store model ``model``."""
     @staticmethod
     def default(
         *,
@@ -134,6 +136,7 @@ class Model:
         model_dir: Optional[PathLike] = None,
         no_resize: bool = False,
         normalize: Optional[Normalize] = None,
+        labels: Optional[PathLike] = None,
         dtype: Literal["float32", "float64"] = "float32",
         device: str = "cpu",
     ) -> Model:
@@ -274,6 +277,7 @@ def evaluate(
     model_dir: Optional[PathLike] = None,
     no_resize: bool = False,
     normalize: Optional[Normalize] = None,
+    labels: Optional[PathLike] = None,
     dtype: Literal["float32", "float64"] = "float32",
     device: str = "cpu",
 ) -> Evaluation:
