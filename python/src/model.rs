@@ -310,10 +310,11 @@ impl PyModel {
         self.inner.no_resize
     }
 
-    /// The candidate layers of I-CAM (explained when `layers` is not given).
+    /// The candidate layers of I-CAM under the default (recommended) preset (explained when
+    /// `layers` is not given).
     #[getter]
     fn layers(&self) -> Vec<String> {
-        self.inner.net().candidate_layers()
+        icam::IcamConfig::default().candidate_layers(self.inner.net())
     }
 
     /// The class name of index `i` (`None` for a model without ImageNet's classes).

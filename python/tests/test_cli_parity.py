@@ -62,14 +62,16 @@ def test_explain_equals_the_cli(icam_bin, fixtures, chelsea, resnet, tmp_path, k
 
 
 def test_reference_perturbations_and_goldens(icam_bin, fixtures, chelsea, resnet, tmp_path):
-    """With the reference's noise and masks: equal to the CLI, and near the PyTorch golden."""
+    """With the reference's noise, masks and options (the paper's preset): equal to the CLI,
+    and near the PyTorch golden."""
     noise, mask = fixtures / "noise_n8_seed0.npy", fixtures / "mask_n8_a0.4_seed0.npy"
     cli = cli_explain(
         icam_bin, fixtures, chelsea, tmp_path / "cli", "--noise", noise, "--mask", mask,
-        "--dump-intermediates", tmp_path / "cli-im",
+        "--preset", "paper", "--dump-intermediates", tmp_path / "cli-im",
     )
     r = resnet.explain(
-        chelsea, noise=noise, mask=mask, out=tmp_path / "py", dump_intermediates=tmp_path / "py-im"
+        chelsea, noise=noise, mask=mask, preset="paper", out=tmp_path / "py",
+        dump_intermediates=tmp_path / "py-im",
     )
     assert np.array_equal(r.heatmap, cli["heatmap"])
     assert r.report == cli["report"]

@@ -143,10 +143,13 @@ def test_per_call_preprocessing(fixtures, chelsea, resnet):
 
 
 def test_warnings_are_icam_warnings(resnet, chelsea):
-    # This setting fuses to an all-zero map on the random-weight model: a warning, as the CLI's.
+    # This setting (the paper's reading, spatial bias) fuses to an all-zero map on the
+    # random-weight model: a warning, as the CLI's.
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        r = resnet.explain(chelsea, alpha=0.1, bias="spatial", threshold=0.9, class_="tiger cat")
+        r = resnet.explain(
+            chelsea, preset="paper", alpha=0.1, bias="spatial", threshold=0.9, class_="tiger cat"
+        )
     got = [str(x.message) for x in w if issubclass(x.category, icam.IcamWarning)]
     assert got == r.warnings == r.report["warnings"]
     assert "the heatmap is all zero" in got[0]

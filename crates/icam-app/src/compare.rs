@@ -115,7 +115,7 @@ pub fn compare(
         let spec = match method(m, req.gradcampp_eps, &req.cam)? {
             Method::Cam(spec) => spec,
             Method::Icam => {
-                let layers = net.candidate_layers();
+                let layers = cfg.candidate_layers(net);
                 let pert = Perturbations::generate(cfg.n, px.height, px.width, cfg.alpha, cfg.seed);
                 let prep = prepare_icam(&s, &layers, cfg, target, &pert, &mut |st| {
                     on_event(Event::Stage(st))

@@ -66,12 +66,13 @@ fn explanations_match_the_goldens_and_their_files() {
     let image = m.open_image(&fx.join("chelsea224.png")).unwrap();
     assert_eq!((image.pixels.height, image.pixels.width), (224, 224));
 
-    // I-CAM with the reference's perturbations.
+    // I-CAM with the reference's perturbations and options (the paper's preset).
     let req = ExplainRequest {
         noise_mask: Some(NoiseMask {
             noise: fx.join("noise_n8_seed0.npy"),
             mask: fx.join("mask_n8_a0.4_seed0.npy"),
         }),
+        config: icam::Preset::Paper.config(),
         ..ExplainRequest::default()
     };
     let mut stages = Vec::new();

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
-use icam::{CamSpec, IcamConfig, Perturbations, Subject, Target, explain_cam, explain_icam};
+use icam::{CamSpec, Perturbations, Preset, Subject, Target, explain_cam, explain_icam};
 use icam_models::{HostTensor, Objective, trace};
 use serde_json::json;
 
@@ -179,7 +179,8 @@ fn measure_one(a: &BenchArgs, index: usize) -> Result<serde_json::Value> {
             normalization: loaded.normalization,
         };
         if index == a.batch.len() {
-            let cfg = IcamConfig::default();
+            // The reference implementation runs the paper's defaults: time the same.
+            let cfg = Preset::Paper.config();
             let pert = Perturbations::generate(cfg.n, px.height, px.width, cfg.alpha, cfg.seed);
             (
                 format!("I-CAM per image (n={}, {} layers)", cfg.n, layers.len()),

@@ -64,7 +64,7 @@ pub fn run(a: &CompareArgs) -> Result<()> {
     status.message("reading the image");
     let image = loaded.open_image(&a.image)?;
     if req.methods.iter().any(|m| m == "icam") {
-        status.icam_images(a.icam.n + 2);
+        status.icam_images(a.icam.config().n + 2);
     }
     let c = icam_app::compare::compare(&loaded, &image, target, &req, &mut |e| status.event(e))?;
     status.message("writing");

@@ -44,7 +44,7 @@ pub fn run(a: &ExplainArgs) -> Result<()> {
     status.message("reading the image");
     let image = loaded.open_image(&a.image)?;
     if explainer.method().is_icam() {
-        status.icam_images(a.options.icam.n + 2);
+        status.icam_images(a.options.icam.config().n + 2);
     }
     let explanations = explainer.explain(&image, &mut |e| status.event(e))?;
     let mut out = Outputs::default();

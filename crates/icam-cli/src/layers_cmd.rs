@@ -1,5 +1,6 @@
 //! `icam layers`: every tappable layer of a model (native or ONNX) with its operation, shape
-//! and aliases, and which layers the methods use by default.
+//! and aliases, and which layers the methods use by default: I-CAM's candidates under the
+//! default preset (`icam`) and, where they differ, under `--preset paper` (`paper`).
 
 use anyhow::Result;
 use clap::Args;
@@ -21,11 +22,13 @@ pub fn run(a: &LayersArgs) -> Result<()> {
     let net = loaded.model.net.as_ref();
     let (h, w) = loaded.model.preprocess.crop.unwrap_or((224, 224));
     let info = icam_models::describe_layers(net, h as usize, w as usize)?;
-    let candidates = net.candidate_layers();
+    let candidates = icam::IcamConfig::default().candidate_layers(net);
+    let paper_candidates = icam::Preset::Paper.config().candidate_layers(net);
     let baseline = net.baseline_layer();
     // Defaults may be given as aliases (`layer4`); mark the layers they stand for.
     let resolve = |l: &String| net.resolve_layer(l).unwrap_or_else(|_| l.clone());
     let candidate_rows: Vec<String> = candidates.iter().map(resolve).collect();
+    let paper_rows: Vec<String> = paper_candidates.iter().map(resolve).collect();
     let baseline_row = resolve(&baseline);
     let aliases = net.aliases();
     let rows: Vec<_> = info
@@ -34,6 +37,8 @@ pub fn run(a: &LayersArgs) -> Result<()> {
             let mut default = Vec::new();
             if candidate_rows.contains(&l.name) {
                 default.push("icam");
+            } else if paper_rows.contains(&l.name) {
+                default.push("paper");
             }
             if l.name == baseline_row {
                 default.push("baseline");
@@ -55,13 +60,19 @@ pub fn run(a: &LayersArgs) -> Result<()> {
             "{}",
             serde_json::to_string_pretty(&json!({
                 "arch": net.arch(), "classes": net.num_classes(), "input": [3, h, w],
-                "layers": v, "candidates": candidates, "baseline": baseline,
+                "layers": v, "candidates": candidates, "paper_candidates": paper_candidates,
+                "baseline": baseline,
             }))?
         );
         return Ok(());
     }
+    let paper_note = if paper_candidates == candidates {
+        String::new()
+    } else {
+        format!(" ({} under --preset paper)", paper_candidates.len())
+    };
     println!(
-        "{}: {} classes, input 3×{h}×{w}, {} tappable layers; I-CAM candidates: {}; baseline layer: {baseline}",
+        "{}: {} classes, input 3×{h}×{w}, {} tappable layers; I-CAM candidates: {}{paper_note}; baseline layer: {baseline}",
         net.arch(),
         net.num_classes(),
         info.len(),

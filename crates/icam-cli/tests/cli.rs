@@ -191,9 +191,16 @@ impl Fx {
     fn model(&self) -> Vec<OsString> {
         args!["--weights", self.weights(), "--no-resize"]
     }
-    /// `--noise N --mask M`, the reference's perturbations.
+    /// `--noise N --mask M --preset paper`, the reference's perturbations and options.
     fn pert(&self) -> Vec<OsString> {
-        args!["--noise", self.noise(), "--mask", self.mask()]
+        args![
+            "--noise",
+            self.noise(),
+            "--mask",
+            self.mask(),
+            "--preset",
+            "paper"
+        ]
     }
 }
 
@@ -1252,22 +1259,53 @@ fn default_model_explain_and_predict() {
     let t = tmpdir();
     let out = t.path().join("out");
     let img = example_image("skimage_chelsea.png");
+    let degenerate = |r: &Run| -> usize {
+        r.stderr
+            .lines()
+            .filter(|l| l.starts_with("warning: degenerate layer selection"))
+            .count()
+    };
+    // The README's first command: the recommended preset, no degenerate selection.
     let r = icam(args!["explain", &img, "--out", &out]);
     r.assert_ok();
-    let degenerate: Vec<&str> = r
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("warning: degenerate layer selection"))
-        .collect();
-    assert_eq!(degenerate.len(), 1, "{}", r.show());
+    assert_eq!(degenerate(&r), 0, "{}", r.show());
     let rep = json_file(&out.join("report.json"));
-    assert_eq!(rep["selection"]["degenerate"], true);
+    assert_eq!(rep["selection"]["degenerate"], false);
+    assert_eq!(rep["zero_weight_perturbations"], 0);
     assert_eq!(rep["arch"], "efficientnet_lite0");
     assert_eq!(rep["config"]["seed"], 0);
+    assert_eq!(rep["config"]["preset"], "recommended");
+    assert_eq!(rep["config"]["candidates"], "block_activations");
+    assert_eq!(rep["config"]["mds"], "exp");
+    assert_eq!(rep["layer_names"].as_array().unwrap().len(), 17);
+    assert_eq!(rep["layer_names"][16], "_head_act");
     heatmap(&out, 224, 224);
     let (w, h) = image::image_dimensions(&img).unwrap();
     assert_png(&out.join("overlay.png"), w, h);
     assert_png(&out.join("layers.png"), 0, 0);
+
+    // The paper's literal reading: every weight clamped, one warning; an explicit option
+    // overrides the preset and is recorded.
+    let paper = t.path().join("paper");
+    let r = icam(args![
+        "explain",
+        &img,
+        "--out",
+        &paper,
+        "--preset",
+        "paper",
+        "--threshold",
+        "0.9"
+    ]);
+    r.assert_ok();
+    assert_eq!(degenerate(&r), 1, "{}", r.show());
+    let rep = json_file(&paper.join("report.json"));
+    assert_eq!(rep["selection"]["degenerate"], true);
+    assert_eq!(rep["config"]["preset"], "paper");
+    assert_eq!(rep["config"]["candidates"], "block_outputs");
+    assert_eq!(rep["config"]["threshold"], 0.9);
+    assert_eq!(rep["config"]["alpha"], 0.4);
+    assert_eq!(rep["layer_names"].as_array().unwrap().len(), 16);
 
     let r = icam(args![
         "predict",
@@ -1401,6 +1439,86 @@ fn icam_float64_matches_the_golden() {
     let rep = json_file(&out.join("report.json"));
     assert_eq!(rep["dtype"], "float64");
     assert_eq!(rep["target_class"], 509);
+}
+
+#[test]
+fn help_shows_each_presets_value() {
+    let r = icam(["explain", "--help"]);
+    r.assert_ok();
+    let line = |opt: &str| -> String {
+        // The option's help may wrap: take its paragraph.
+        let start = r
+            .stdout
+            .find(opt)
+            .unwrap_or_else(|| panic!("{opt} in help"));
+        r.stdout[start..]
+            .split("\n\n")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(line("--mds <MDS>").contains("[paper: clamp, recommended: exp]"));
+    assert!(line("--alpha <ALPHA>").contains("[paper: 0.4, recommended: 0.4]"));
+    assert!(
+        line("--candidates <CANDIDATES>")
+            .contains("[paper: block-outputs, recommended: block-activations]")
+    );
+    assert!(line("--fusion <FUSION>").contains("[paper: sum, recommended: max]"));
+}
+
+/// `icam eval --presets`: one row per preset in the summary, the layer table per preset.
+#[test]
+fn eval_compares_presets_in_one_run() {
+    let Some(fx) = fixtures(&[]) else { return };
+    let t = tmpdir();
+    let data = t.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(fx.image(), data.join("a.png")).unwrap();
+    let csv = write(
+        &data,
+        "d.csv",
+        b"path,class,xmin,ymin,xmax,ymax\na.png,509,40,40,180,180\n",
+    );
+    let out = t.path().join("eval");
+    let mut a = args![
+        "eval",
+        &csv,
+        "--out",
+        &out,
+        "--methods",
+        "icam,gradcam",
+        "--presets",
+        "paper,recommended",
+        "--metrics",
+        "localisation",
+        "--n",
+        "2"
+    ];
+    a.extend(fx.model());
+    let r = icam(&a);
+    r.assert_ok();
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let methods: Vec<&str> = summary
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(methods, ["icam-paper", "icam-recommended", "gradcam"]);
+    let layers = std::fs::read_to_string(out.join("icam_layers.csv")).unwrap();
+    assert!(layers.lines().next().unwrap().ends_with(",preset"));
+    // ResNet-50: both rules name the 16 block outputs.
+    for p in ["paper", "recommended"] {
+        let n = layers
+            .lines()
+            .filter(|l| l.ends_with(&format!(",{p}")))
+            .count();
+        assert_eq!(n, 16, "{p}: {layers}");
+        assert_png(&out.join(format!("layer_prominence-{p}.png")), 0, 0);
+    }
+    let md = std::fs::read_to_string(out.join("layer_prominence.md")).unwrap();
+    assert!(md.contains("preset paper") && md.contains("preset recommended"));
 }
 
 #[test]

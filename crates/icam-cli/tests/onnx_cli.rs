@@ -61,7 +61,46 @@ fn layers_lists_the_graph_and_its_defaults() {
     assert_eq!(last["default"], serde_json::json!(["icam", "baseline"]));
     let table = icam(&["layers", "--weights", &fixture("convnext_dynamo.onnx")]);
     assert_eq!(table.0, 0, "{table:?}");
-    assert!(table.1.contains("I-CAM candidates: 5"), "{}", table.1);
+    assert!(table.1.contains("I-CAM candidates: 5;"), "{}", table.1);
+    // EfficientNet: the default preset's candidates (the activation after each depthwise
+    // convolution, and the baseline layer) differ from the paper's block outputs.
+    let r = icam(&[
+        "layers",
+        "--weights",
+        &fixture("efficientnet_ts.onnx"),
+        "--json",
+    ]);
+    assert_eq!(r.0, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.1).unwrap();
+    let c = v["candidates"].as_array().unwrap();
+    assert_eq!(c.len(), 8);
+    assert_eq!(c.last().unwrap(), &v["baseline"]);
+    assert_ne!(v["candidates"], v["paper_candidates"]);
+    let tagged = |tag: &str| {
+        v["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["default"].as_array().unwrap().iter().any(|d| d == tag))
+            .map(|l| l["name"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(&tagged("icam"), c);
+    let paper_only: Vec<_> = v["paper_candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| !c.contains(l))
+        .cloned()
+        .collect();
+    assert!(!paper_only.is_empty());
+    assert_eq!(tagged("paper"), paper_only);
+    let table = icam(&["layers", "--weights", &fixture("efficientnet_ts.onnx")]);
+    assert!(
+        table.1.contains("I-CAM candidates: 8 (") && table.1.contains("under --preset paper"),
+        "{}",
+        table.1
+    );
 }
 
 #[test]

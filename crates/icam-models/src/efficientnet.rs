@@ -8,9 +8,13 @@
 //! block. Lite1/Lite2 scale the other stages' depth (×1.1/×1.2) and Lite2 the widths (×1.1).
 //!
 //! Taps (A26): `_blocks.0` … `_blocks.N` (the MBConv block outputs, after the residual add when
-//! the block has one; linear bottlenecks, so they can be negative) and `_head_act` (ReLU6 after
-//! `_conv_head`/`_bn1`, the tensor that is average-pooled into `_fc`). I-CAM's candidates are
-//! the blocks; the baselines' default layer is `_head_act`.
+//! the block has one; linear bottlenecks, so they can be negative), inside each block
+//! `_blocks.i._depthwise_act` (the ReLU6 after the depthwise convolution and `_bn1`, the
+//! block's last non-negative activation; the reference's module of that name), and `_head_act`
+//! (ReLU6 after `_conv_head`/`_bn1`, the tensor that is average-pooled into `_fc`). I-CAM's
+//! candidates are the block outputs under the paper's rule and the depthwise activations plus
+//! `_head_act` under [`CandidateRule::BlockActivations`]; the baselines' default layer is
+//! `_head_act`.
 
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
@@ -19,7 +23,7 @@ use crate::error::{ModelError, Result};
 use crate::host::Precision;
 use crate::nn::{Binder, ConvBn, ConvSpec, Linear, Padding, global_avg_pool};
 use crate::preprocess::{Normalization, Preprocess, ResizeFilter};
-use crate::tap::{Network, Tapper};
+use crate::tap::{CandidateRule, LayerInfo, Network, Tapper};
 use crate::weights::WeightFile;
 
 /// BatchNorm epsilon of EfficientNet-Lite (TF's 1e-3, A26).
@@ -145,6 +149,21 @@ impl LiteVariant {
         out
     }
 
+    /// I-CAM's candidate layers under `rule`: the block outputs `_blocks.i` (the paper's), or
+    /// the ReLU6 after each block's depthwise convolution `_blocks.i._depthwise_act` plus
+    /// `_head_act` (the non-negative activation ending each block, as a ResNet block output
+    /// ends in its ReLU; the head gives I-CAM the baselines' layer, as `layer4.2` for ResNet).
+    pub fn candidates(self, rule: CandidateRule) -> Vec<String> {
+        let n = self.blocks().len();
+        match rule {
+            CandidateRule::BlockOutputs => (0..n).map(block_output).collect(),
+            CandidateRule::BlockActivations => (0..n)
+                .map(depthwise_act)
+                .chain(std::iter::once(HEAD_ACT.to_string()))
+                .collect(),
+        }
+    }
+
     /// The variant whose block layout a weight file holds (EfficientNet-Lite tensor names).
     pub fn infer(file: &WeightFile) -> Option<Self> {
         let t = &file.tensors;
@@ -239,12 +258,14 @@ impl MbConv {
         })
     }
 
-    fn forward(&self, x: Tensor<4>, tapper: &mut Tapper) -> Tensor<4> {
+    /// The block's forward pass; `_blocks.{i}._depthwise_act` is tapped.
+    fn forward(&self, i: usize, x: Tensor<4>, tapper: &mut Tapper) -> Tensor<4> {
         let mut h = x.clone();
         if let Some(e) = &self.expand {
             h = relu6(e.forward(h, tapper));
         }
         h = relu6(self.depthwise.forward(h, tapper));
+        h = tapper.tap(&depthwise_act(i), h);
         h = self.project.forward(h, tapper);
         if self.skip { h + x } else { h }
     }
@@ -346,8 +367,8 @@ impl EfficientNetLite {
     /// the classifier.
     fn run_from(&self, mut h: Tensor<4>, from: usize, tapper: &mut Tapper) -> Tensor<2> {
         for (i, block) in self.blocks.iter().enumerate().skip(from) {
-            h = block.forward(h, tapper);
-            h = tapper.tap(&format!("_blocks.{i}"), h);
+            h = block.forward(i, h, tapper);
+            h = tapper.tap(&block_output(i), h);
         }
         if from <= self.blocks.len() {
             h = relu6(self.head.forward(h, tapper));
@@ -360,6 +381,16 @@ impl EfficientNetLite {
 /// Name of the head activation tap.
 pub const HEAD_ACT: &str = "_head_act";
 
+/// Name of block `i`'s output tap.
+pub fn block_output(i: usize) -> String {
+    format!("_blocks.{i}")
+}
+
+/// Name of the tap of block `i`'s ReLU6 after the depthwise convolution.
+pub fn depthwise_act(i: usize) -> String {
+    format!("_blocks.{i}._depthwise_act")
+}
+
 impl Network for EfficientNetLite {
     fn arch(&self) -> &str {
         self.variant.name()
@@ -370,15 +401,39 @@ impl Network for EfficientNetLite {
     }
 
     fn layer_names(&self) -> Vec<String> {
-        let mut names = self.candidate_layers();
+        let mut names: Vec<String> = (0..self.blocks.len())
+            .flat_map(|i| [depthwise_act(i), block_output(i)])
+            .collect();
         names.push(HEAD_ACT.to_string());
         names
     }
 
-    fn candidate_layers(&self) -> Vec<String> {
-        (0..self.blocks.len())
-            .map(|i| format!("_blocks.{i}"))
+    fn layer_info(&self) -> Vec<LayerInfo> {
+        self.layer_names()
+            .into_iter()
+            .map(|name| {
+                let op = if name.ends_with("._depthwise_act") {
+                    "ReLU6 after the depthwise conv"
+                } else if name == HEAD_ACT {
+                    "ReLU6 after the head conv"
+                } else {
+                    "block output"
+                };
+                LayerInfo {
+                    name,
+                    op: op.into(),
+                    shape: None,
+                }
+            })
             .collect()
+    }
+
+    fn candidate_layers(&self) -> Vec<String> {
+        self.variant.candidates(CandidateRule::BlockOutputs)
+    }
+
+    fn candidates(&self, rule: CandidateRule) -> Vec<String> {
+        self.variant.candidates(rule)
     }
 
     fn baseline_layer(&self) -> String {
@@ -399,6 +454,13 @@ impl Network for EfficientNetLite {
     }
 
     fn forward_from(&self, layer: &str, h: Tensor<4>) -> Result<Tensor<2>> {
+        if layer.ends_with("._depthwise_act") {
+            // Inside a block: the rest of it needs the block's input too (the skip).
+            return Err(ModelError::Unsupported(format!(
+                "{} cannot run from `{layer}` onwards (inside a block)",
+                self.arch()
+            )));
+        }
         let next = if layer == HEAD_ACT {
             self.blocks.len() + 1
         } else {
@@ -436,6 +498,27 @@ mod tests {
         assert_eq!(couts[0], 16);
         assert_eq!(couts[20], 352);
         assert!(couts.contains(&208) && couts.contains(&120) && couts.contains(&88));
+    }
+
+    #[test]
+    fn candidate_rules_name_the_block_outputs_or_the_depthwise_activations() {
+        let out = LiteVariant::Lite0.candidates(CandidateRule::BlockOutputs);
+        assert_eq!(out.len(), 16);
+        assert_eq!(
+            (out[0].as_str(), out[15].as_str()),
+            ("_blocks.0", "_blocks.15")
+        );
+        let act = LiteVariant::Lite0.candidates(CandidateRule::BlockActivations);
+        assert_eq!(act.len(), 17);
+        assert_eq!(act[0], "_blocks.0._depthwise_act");
+        assert_eq!(act[15], "_blocks.15._depthwise_act");
+        assert_eq!(act[16], HEAD_ACT);
+        for v in [LiteVariant::Lite1, LiteVariant::Lite2] {
+            let act = v.candidates(CandidateRule::BlockActivations);
+            assert_eq!(act.len(), 22);
+            assert_eq!(act[20], "_blocks.20._depthwise_act");
+            assert_eq!(v.candidates(CandidateRule::BlockOutputs).len(), 21);
+        }
     }
 
     #[test]

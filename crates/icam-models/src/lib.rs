@@ -30,8 +30,9 @@ pub use host::{HostData, HostTensor, Precision};
 pub use preprocess::{Geometry, Normalization, PixelImage, Preprocess};
 pub use resnet::{ResNet, ResNetDepth};
 pub use tap::{
-    BiasGrad, LayerInfo, Network, Objective, Tapper, Trace, TraceExtras, activations,
-    describe_layers, logits, logits_from, logits_replacing, trace, trace_seeded, trace_with,
+    BiasGrad, CandidateRule, LayerInfo, Network, Objective, Tapper, Trace, TraceExtras,
+    activations, describe_layers, logits, logits_from, logits_replacing, trace, trace_seeded,
+    trace_with,
 };
 pub use weights::{WeightFile, WeightFormat};
 

@@ -33,6 +33,31 @@ pub struct LayerInfo {
     pub shape: Option<Vec<usize>>,
 }
 
+/// Which layers are I-CAM's candidates: a rule each architecture applies to its own blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateRule {
+    /// The block outputs, as the paper (METHOD A8, A26): ResNet `layer1.0 … layer4.2`,
+    /// EfficientNet-Lite `_blocks.0 … _blocks.N` (linear bottlenecks, so signed).
+    BlockOutputs,
+    /// The last non-negative activation of each block, plus the head's (issue 8): ResNet's
+    /// block outputs (they end in a ReLU, so the same as `BlockOutputs`); EfficientNet-Lite's
+    /// ReLU6 after each depthwise convolution, `_blocks.i._depthwise_act`, and `_head_act`.
+    BlockActivations,
+}
+
+impl CandidateRule {
+    pub const ALL: [CandidateRule; 2] = [Self::BlockOutputs, Self::BlockActivations];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BlockOutputs => "block_outputs",
+            Self::BlockActivations => "block_activations",
+        }
+    }
+}
+
 /// A network the tap machinery can run. Implemented by every architecture of the zoo and by
 /// imported ONNX graphs.
 pub trait Network: Send + Sync {
@@ -46,8 +71,15 @@ pub trait Network: Send + Sync {
     fn aliases(&self) -> Vec<(String, String)> {
         Vec::new()
     }
-    /// I-CAM's default candidate layers (METHOD A8, A26).
+    /// I-CAM's candidate layers under the paper's rule, the block outputs (METHOD A8, A26).
     fn candidate_layers(&self) -> Vec<String>;
+    /// I-CAM's candidate layers under `rule`. Architectures whose block outputs are already
+    /// non-negative activations (and networks that know no finer rule) keep the default: the
+    /// block outputs for every rule.
+    fn candidates(&self, rule: CandidateRule) -> Vec<String> {
+        let _ = rule;
+        self.candidate_layers()
+    }
     /// The default single layer of the Grad-CAM-style baselines (A21, A26).
     fn baseline_layer(&self) -> String;
     /// Device and precision the weights live on.

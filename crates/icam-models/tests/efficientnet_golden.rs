@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use common::{cached_model, fixture, l2_rel, lite0_weights, max_rel, shared_dir, shared_images};
 use icam_models::preprocess::{load_rgb, prepare};
 use icam_models::{
-    HostTensor, LiteVariant, Normalization, Objective, PixelImage, Precision, Preprocess,
-    WeightFile, WeightFormat, build, cpu, load, logits, resolve_arch, trace,
+    CandidateRule, HostTensor, LiteVariant, Normalization, Objective, PixelImage, Precision,
+    Preprocess, WeightFile, WeightFormat, build, cpu, load, logits, resolve_arch, trace,
 };
 
 fn suffix(p: Precision) -> &'static str {
@@ -326,6 +326,56 @@ fn small_and_odd_inputs_run() {
             }
             // Below 32 pixels the input is refused with an error, never a panic.
             Err(e) => assert!(w < 32, "{h}x{w}: {e}"),
+        }
+    }
+}
+
+/// The `block_activations` candidate rule's taps (`_blocks.i._depthwise_act`, issue 8): every
+/// one resolves, is a ReLU6 output (in [0, 6]) and matches PyTorch's activation and logit
+/// gradient of the same module (fixture: `tools/make_lite0_fixtures.py --depthwise-taps`).
+#[test]
+fn depthwise_activation_taps_match_pytorch() {
+    let Some(weights) = lite0_weights() else {
+        return;
+    };
+    let Some(shared) = shared_dir() else { return };
+    let gold = WeightFile::load(fixture("lite0_depthwise_taps.safetensors")).unwrap();
+    let stride: usize = gold.metadata["stride"].parse().unwrap();
+    let class: usize = gold.metadata["target_class"].parse().unwrap();
+    for precision in [Precision::F32, Precision::F64] {
+        let model = load(&weights, None, &cpu(), precision).unwrap();
+        let net = model.net.as_ref();
+        let rule = net.candidates(CandidateRule::BlockActivations);
+        assert_eq!(rule.len(), 17);
+        assert_eq!(rule.last().map(String::as_str), Some("_head_act"));
+        let layers: Vec<String> = rule[..16].to_vec();
+        assert_eq!(gold.metadata["layers"], layers.join(","));
+        let img = load_rgb(&shared.join("reference/fixtures/chelsea224.png")).unwrap();
+        let input = Normalization::Lite.to_model_input(&PixelImage::from_rgb(&img), precision);
+        let tr = trace(net, &input, &rule, &[Objective::Logit(class)], false).unwrap();
+        let suf = suffix(precision);
+        let tol = match precision {
+            Precision::F32 => 1e-3,
+            Precision::F64 => 1e-9,
+        };
+        for (i, l) in layers.iter().enumerate() {
+            let shape: Vec<usize> = gold.metadata[&format!("{l}.shape")]
+                .split(',')
+                .map(|s| s.parse().unwrap())
+                .collect();
+            assert_eq!(tr.activations[i].shape, shape, "{l}");
+            let a = tr.activations[i].to_f64();
+            assert!(
+                a.iter().all(|&v| (0.0..=6.0).contains(&v)),
+                "{l} is a ReLU6 output"
+            );
+            let sub = |v: Vec<f64>| v.into_iter().step_by(stride).collect::<Vec<_>>();
+            let da = l2_rel(&sub(a), &gold.tensors[&format!("{l}.act_{suf}")].to_f64());
+            let dg = l2_rel(
+                &sub(tr.grads[i].to_f64()),
+                &gold.tensors[&format!("{l}.grad_{suf}")].to_f64(),
+            );
+            assert!(da <= tol && dg <= tol, "{suf} {l}: act {da:e}, grad {dg:e}");
         }
     }
 }

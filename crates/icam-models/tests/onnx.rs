@@ -186,6 +186,55 @@ fn resnet_candidates_are_the_block_outputs() {
     }
 }
 
+/// The block-activation rule (the recommended preset): the activation after every depthwise
+/// convolution plus the baseline layer in MobileNet and EfficientNet exports (ReLU6, ReLU or
+/// HardSwish, SiLU as `x · Sigmoid(x)`); the block outputs for graphs without depthwise
+/// convolutions.
+#[test]
+fn block_activation_rule_of_every_family() {
+    use icam_models::CandidateRule::{BlockActivations, BlockOutputs};
+    // (fixture, inverted-residual blocks, the activations' operators)
+    for (name, blocks, ops) in [
+        ("mobilenet_v2_ts", 17, &["Clip"][..]),
+        ("mobilenet_v3_ts", 11, &["Relu", "HardSwish"][..]),
+        ("efficientnet_ts", 7, &["Mul"][..]),
+        ("efficientnet_dynamo", 7, &["Mul"][..]),
+    ] {
+        let m = model(name, Precision::F32);
+        let net = m.net.as_ref();
+        let c = net.candidates(BlockActivations);
+        let info = net.layer_info();
+        let op = |l: &str| info.iter().find(|i| i.name == l).unwrap().op.clone();
+        eprintln!("{name}: {c:?}");
+        let (last, acts) = c.split_last().unwrap();
+        assert_eq!(*last, net.baseline_layer(), "{name}");
+        if blocks > 0 {
+            assert_eq!(acts.len(), blocks, "{name}");
+        }
+        assert!(acts.len() >= 2, "{name}");
+        for a in acts {
+            assert!(ops.contains(&op(a).as_str()), "{name}: {a} is {}", op(a));
+        }
+        assert_ne!(c, net.candidates(BlockOutputs), "{name}");
+        assert_eq!(net.candidate_layers(), net.candidates(BlockOutputs));
+    }
+    for name in [
+        "resnet_ts",
+        "resnet_dynamo",
+        "densenet_ts",
+        "vgg_ts",
+        "convnext_ts",
+    ] {
+        let m = model(name, Precision::F32);
+        let net = m.net.as_ref();
+        assert_eq!(
+            net.candidates(BlockActivations),
+            net.candidate_layers(),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn default_layers_of_every_family() {
     for e in std::fs::read_dir(fixtures()).unwrap() {

@@ -1,12 +1,16 @@
-//! I-CAM's options, with the reference's names and defaults (the paper read literally).
+//! I-CAM's options, with the reference's names. Their values come from a [`Preset`]: the
+//! paper read literally, or the recommended reading (the default); see `presets.rs`.
 
+use icam_models::{CandidateRule, Network};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IcamError, Result};
-use crate::fusion::LayerPost;
+use crate::fusion::{Fusion, LayerPost};
 use crate::maps::Upsample;
 use crate::methods::icam::{Bias, BiasOptions, BiasPool, BiasSc, ChannelBiasForm, SmoothFn};
+use crate::presets::Preset;
 use crate::scoring::{ScoreMode, ScoreNormalize};
+use crate::similarity::MdsForm;
 
 /// Where Eq. 4's perturbations and Eq. 3's `I·∂O/∂I` live (A3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +38,10 @@ pub const MAX_PERTURBATIONS: usize = 64;
 /// Every option of I-CAM. Field names and JSON keys follow the reference implementation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IcamConfig {
+    /// The preset the options were resolved from (explicit options may override it).
+    pub preset: Preset,
+    /// Which layers are the candidates when none are given (A8, A26, issue 8).
+    pub candidates: CandidateRule,
     /// Number of perturbations `n` (Eqs. 3–4).
     pub n: usize,
     /// Perturbation strength α (Eq. 4), in (0, 1).
@@ -53,43 +61,23 @@ pub struct IcamConfig {
     pub ssim_k1: f64,
     pub ssim_k2: f64,
     pub ssim_data_range: f64,
-    /// Clamp MDS at 0 (A7).
-    pub clamp_mds: bool,
+    /// MDS from MDD (Eq. 9): clamped `1 − MDD` (A7), `exp(−MDD)` or unclamped.
+    pub mds: MdsForm,
     pub score_target: ScoreTarget,
     pub score_upsample: Upsample,
     pub score_normalize: ScoreNormalize,
     pub layer_post: LayerPost,
+    /// How the selected layers are combined: Eq. 21's weighted sum, or the weighted maximum.
+    pub fusion: Fusion,
     pub bias_pool: BiasPool,
     pub score_mode: ScoreMode,
     pub bias_sc: BiasSc,
 }
 
 impl Default for IcamConfig {
+    /// The recommended preset.
     fn default() -> Self {
-        Self {
-            n: 8,
-            alpha: 0.4,
-            seed: 0,
-            space: Space::Input,
-            threshold: 0.95,
-            bias: Bias::Channel,
-            channel_bias_form: ChannelBiasForm::Product,
-            smooth: SmoothFn::Softmax,
-            svim_sigma: 0.25,
-            ssim_win: 11,
-            ssim_sigma: 1.5,
-            ssim_k1: 0.01,
-            ssim_k2: 0.03,
-            ssim_data_range: 1.0,
-            clamp_mds: true,
-            score_target: ScoreTarget::Prob,
-            score_upsample: Upsample::Bilinear,
-            score_normalize: ScoreNormalize::Minmax,
-            layer_post: LayerPost::None,
-            bias_pool: BiasPool::Sum,
-            score_mode: ScoreMode::Distance,
-            bias_sc: BiasSc::Full,
-        }
+        Preset::Recommended.config()
     }
 }
 
@@ -127,14 +115,40 @@ impl IcamConfig {
         Ok(())
     }
 
+    /// I-CAM's candidate layers of `net` under this configuration's rule.
+    pub fn candidate_layers(&self, net: &dyn Network) -> Vec<String> {
+        net.candidates(self.candidates)
+    }
+
+    /// Whether `other` needs the same network pass as `self`: the same perturbations and the
+    /// same batch (n, α, seed, space, score target, SSIM). Everything else (candidates, MDS,
+    /// SVIM σ, scores, selection, bias, fusion) is computed from the pass's results, so one
+    /// pass tapping the union of both candidate sets serves both (`rescore_icam`).
+    pub fn same_pass(&self, other: &IcamConfig) -> bool {
+        let key = |c: &IcamConfig| {
+            (
+                c.n,
+                c.alpha,
+                c.seed,
+                c.space,
+                c.score_target,
+                c.ssim_params(),
+            )
+        };
+        key(self) == key(other)
+    }
+
     /// Whether `other` agrees with `self` in every option that acts before the layer maps
-    /// (perturbations, weights, scores, selection), so that one network pass serves both.
+    /// (perturbations, weights, scores, selection), so that one network pass and one layer
+    /// selection serve both. The preset name is a label and does not count.
     pub fn same_scoring(&self, other: &IcamConfig) -> bool {
         let strip = |c: &IcamConfig| IcamConfig {
+            preset: Preset::Paper,
             bias: Bias::Channel,
             channel_bias_form: ChannelBiasForm::Product,
             smooth: SmoothFn::Softmax,
             layer_post: LayerPost::None,
+            fusion: Fusion::Sum,
             bias_pool: BiasPool::Sum,
             bias_sc: BiasSc::Full,
             ..c.clone()
@@ -170,6 +184,7 @@ mod tests {
     fn bad_options_are_refused() {
         let ok = IcamConfig::default();
         assert!(ok.validate().is_ok());
+        assert!(Preset::Paper.config().validate().is_ok());
         let msg = |c: IcamConfig| c.validate().unwrap_err().to_string();
         assert_eq!(
             msg(IcamConfig {
@@ -215,7 +230,10 @@ mod tests {
 
     #[test]
     fn json_keys_follow_the_reference() {
-        let v = serde_json::to_value(IcamConfig::default()).unwrap();
+        let v = serde_json::to_value(Preset::Paper.config()).unwrap();
+        assert_eq!(v["preset"], "paper");
+        assert_eq!(v["candidates"], "block_outputs");
+        assert_eq!(v["mds"], "clamp");
         assert_eq!(v["bias"], "channel");
         assert_eq!(v["layer_post"], "none");
         assert_eq!(v["score_upsample"], "bilinear");

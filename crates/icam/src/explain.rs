@@ -9,7 +9,7 @@ use serde::Serialize;
 pub use crate::cam::{CamProgress, CamSpec, FinerReport, explain_cam};
 use crate::config::{IcamConfig, ScoreTarget, Space};
 use crate::error::{IcamError, Result};
-use crate::fusion::{Fused, fuse};
+use crate::fusion::{Fused, Fusion, fuse};
 use crate::maps::Map;
 use crate::methods::icam::{
     IcamLayerMap, IcamLayerStats, Smooth, icam_layer_map, smooth_derivatives,
@@ -432,25 +432,23 @@ pub fn prepare_icam(
             }
         }
         let ss = ssim(&x_ref, &view, 3, h, w, &ssim_p);
-        let sv = svim(ss, cfg.svim_sigma);
         let d = mdd(&logits[0], &logits[i + 1]);
-        let ms = mds(d, cfg.clamp_mds);
         per.push(PerturbationReport {
             i: i + 1,
             ssim: ss,
-            svim: sv,
+            // SVIM, MDS and w are set by `score` (they depend on scoring options only).
+            svim: f64::NAN,
             mdd: d,
             mds_raw: 1.0 - d,
-            mds: ms,
-            w: perturbation_weight(sv, ms),
+            mds: f64::NAN,
+            w: f64::NAN,
             pred: argmax(&logits[i + 1]),
             prob_c: probability(&logits[i + 1], c),
             mask_keep_fraction: perturbations.keep_fraction(i),
         });
     }
-    let wts: Vec<f64> = per.iter().map(|p| p.w).collect();
 
-    // Layer scores (Eq. 3).
+    // The maps of Eq. 3: input × gradient and every layer's φ per perturbation.
     progress(Stage::Scores);
     let gi = input_grad.sample_f64(if dup { 1 } else { 0 });
     let (x0, g0): (Vec<f64>, Vec<f64>) = match cfg.space {
@@ -464,39 +462,23 @@ pub fn prepare_icam(
         ),
     };
     let ig = input_gradient_map(&x0, &g0, 3, h, w);
-    let ig_n = match cfg.score_normalize {
-        crate::scoring::ScoreNormalize::Minmax => ig.clone().minmax(),
-        crate::scoring::ScoreNormalize::None => ig.clone(),
-    };
-    let mut scores = Vec::with_capacity(layers.len());
-    let mut dists = Vec::with_capacity(layers.len());
     let mut phis = Vec::with_capacity(layers.len());
     for li in 0..layers.len() {
         let [_, k, lh, lw] = dims4(&tr.activations[li]);
-        let mut d = Vec::with_capacity(n);
-        let mut pm = Vec::with_capacity(n);
-        for i in 0..n {
-            let b = first_pert + i;
-            let phi = phi_norm_map(
-                &tr.activations[li].sample_f64(b),
-                &tr.grads[li].sample_f64(b),
-                k,
-                lh,
-                lw,
-            );
-            d.push(layer_distance(
-                &ig_n,
-                &phi,
-                cfg.score_upsample,
-                cfg.score_normalize,
-            ));
-            pm.push(phi);
-        }
-        scores.push(layer_score(&wts, &d, cfg.score_mode, hw));
-        dists.push(d);
+        let pm = (0..n)
+            .map(|i| {
+                let b = first_pert + i;
+                phi_norm_map(
+                    &tr.activations[li].sample_f64(b),
+                    &tr.grads[li].sample_f64(b),
+                    k,
+                    lh,
+                    lw,
+                )
+            })
+            .collect::<Vec<_>>();
         phis.push(pm);
     }
-    let sel = select_layers(&scores, cfg.threshold);
 
     // Keep what the layer maps need: the original image's activations and CAM gradients.
     let mut originals = Vec::with_capacity(layers.len());
@@ -513,6 +495,7 @@ pub fn prepare_icam(
         });
     }
     check_nonzero_grads(originals.iter().any(|o| o.g.iter().any(|&v| v != 0.0)), c)?;
+    let scored = score(cfg, &mut per, &ig, &phis, [h, w]);
     Ok(IcamPrepared {
         layers: layers.to_vec(),
         cfg: cfg.clone(),
@@ -521,13 +504,103 @@ pub fn prepare_icam(
         image_hw: [h, w],
         logits,
         per,
-        scores,
-        dists,
+        scores: scored.scores,
+        dists: scored.dists,
         phis,
-        sel,
+        sel: scored.sel,
         ig,
         originals,
         perturbation_source: perturbations.source.clone(),
+    })
+}
+
+/// Layer distances, scores and selection of one configuration.
+struct Scored {
+    dists: Vec<Vec<f64>>,
+    scores: Vec<f64>,
+    sel: Selection,
+}
+
+/// Eqs. 3, 5–14 on the results of a network pass: perturbation weights from the stored SSIM
+/// and MDD (written into `per`), layer distances and scores from the stored maps (`ig`
+/// unnormalised, `phis` per layer and perturbation), the selection.
+fn score(
+    cfg: &IcamConfig,
+    per: &mut [PerturbationReport],
+    ig: &Map,
+    phis: &[Vec<Map>],
+    [h, w]: [usize; 2],
+) -> Scored {
+    for r in per.iter_mut() {
+        r.svim = svim(r.ssim, cfg.svim_sigma);
+        r.mds = mds(r.mdd, cfg.mds);
+        r.w = perturbation_weight(r.svim, r.mds);
+    }
+    let wts: Vec<f64> = per.iter().map(|r| r.w).collect();
+    let ig_n = match cfg.score_normalize {
+        crate::scoring::ScoreNormalize::Minmax => ig.clone().minmax(),
+        crate::scoring::ScoreNormalize::None => ig.clone(),
+    };
+    let dists: Vec<Vec<f64>> = phis
+        .iter()
+        .map(|pm| {
+            pm.iter()
+                .map(|phi| layer_distance(&ig_n, phi, cfg.score_upsample, cfg.score_normalize))
+                .collect()
+        })
+        .collect();
+    let scores: Vec<f64> = dists
+        .iter()
+        .map(|d| layer_score(&wts, d, cfg.score_mode, h * w))
+        .collect();
+    let sel = select_layers(&scores, cfg.threshold);
+    Scored { dists, scores, sel }
+}
+
+/// The preparation of another configuration from an existing network pass: `layers` must be
+/// among the pass's layers and `cfg` must need the same pass ([`IcamConfig::same_pass`]); the
+/// perturbation weights, layer scores and selection are recomputed for `cfg` over `layers`.
+/// This is how `icam eval --presets` serves several presets with one network pass (a pass
+/// that taps the union of their candidate layers).
+pub fn rescore_icam(p: &IcamPrepared, layers: &[String], cfg: &IcamConfig) -> Result<IcamPrepared> {
+    cfg.validate()?;
+    if !p.cfg.same_pass(cfg) {
+        return Err(IcamError::Config(
+            "rescore_icam: the configuration needs another network pass (n, alpha, seed, space, score target or SSIM differ)"
+                .into(),
+        ));
+    }
+    let idx = layers
+        .iter()
+        .map(|l| {
+            p.layers.iter().position(|x| x == l).ok_or_else(|| {
+                IcamError::Config(format!(
+                    "rescore_icam: layer `{l}` was not tapped by the pass"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if idx.is_empty() {
+        return Err(IcamError::Config("no layers to explain".into()));
+    }
+    let phis: Vec<Vec<Map>> = idx.iter().map(|&i| p.phis[i].clone()).collect();
+    let mut per = p.per.clone();
+    let scored = score(cfg, &mut per, &p.ig, &phis, p.image_hw);
+    Ok(IcamPrepared {
+        layers: layers.to_vec(),
+        cfg: cfg.clone(),
+        class: p.class,
+        dtype: p.dtype.clone(),
+        image_hw: p.image_hw,
+        logits: p.logits.clone(),
+        per,
+        scores: scored.scores,
+        dists: scored.dists,
+        phis,
+        sel: scored.sel,
+        ig: p.ig.clone(),
+        originals: idx.iter().map(|&i| p.originals[i].clone()).collect(),
+        perturbation_source: p.perturbation_source.clone(),
     })
 }
 
@@ -575,14 +648,23 @@ pub fn finish_icam(p: &IcamPrepared, cfg: &IcamConfig) -> Result<IcamResult> {
         heat,
         fused_min,
         fused_max,
-    } = fuse(&chosen, h, w, cfg.layer_post);
-    let mut fused = Map::zeros(h, w);
-    for &(wl, m) in &chosen {
-        fused.add_scaled(
-            wl,
-            &m.full().upsample(h, w, crate::maps::Upsample::Bilinear),
-        );
-    }
+        values,
+        ..
+    } = fuse(&chosen, h, w, cfg.layer_post, cfg.fusion);
+    let fused = match cfg.fusion {
+        Fusion::Sum => {
+            let mut fused = Map::zeros(h, w);
+            for &(wl, m) in &chosen {
+                fused.add_scaled(
+                    wl,
+                    &m.full().upsample(h, w, crate::maps::Upsample::Bilinear),
+                );
+            }
+            fused
+        }
+        // The maximum has no separate constant.
+        Fusion::Max => values,
+    };
     let report = make_report(p, cfg, sm, &maps, fused_min, fused_max, &heat);
     Ok(IcamResult {
         heat,
@@ -615,7 +697,7 @@ fn make_report(
     let mut warnings = Vec::new();
     if sel.degenerate {
         warnings.push(format!(
-            "degenerate layer selection: {zero} of {} perturbation weights are 0 (MDS clamped, A7), so every layer scored 0 and all {} layers got weight 1/{}; try a smaller --alpha",
+            "degenerate layer selection: {zero} of {} perturbation weights are 0 (MDS clamped, A7), so every layer scored 0 and all {} layers got weight 1/{}; try --mds exp (as --preset recommended) or a smaller --alpha",
             wts.len(),
             layers.len(),
             layers.len()

@@ -20,6 +20,7 @@ pub mod methods;
 pub mod metrics;
 pub mod pca;
 pub mod perturb;
+pub mod presets;
 pub mod render;
 pub mod scaling;
 pub mod scoring;
@@ -30,8 +31,10 @@ pub use error::{IcamError, Result};
 pub use explain::{
     BaselineResult, CamProgress, CamSpec, FinerReport, IcamPrepared, IcamReport, IcamResult, Stage,
     Subject, Target, explain_baseline, explain_cam, explain_icam, finish_icam, prepare_icam,
+    rescore_icam,
 };
 pub use maps::{Map, Upsample};
 pub use methods::finer::Finer;
 pub use perturb::Perturbations;
+pub use presets::Preset;
 pub use scaling::Scaling;

@@ -120,10 +120,41 @@ pub fn mdd(logits_x: &[f64], logits_y: &[f64]) -> f64 {
         .sum()
 }
 
+/// How Eq. 9 turns the divergence MDD into the similarity MDS (A7, issue 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MdsForm {
+    /// `max(1 − MDD, 0)`, the paper's Eq. 9 with A7's clamp: `w_i = 0` once MDD ≥ 1.
+    Clamp,
+    /// `exp(−MDD)`: bounded in (0, 1], never 0, equal to `1 − MDD` to first order.
+    Exp,
+    /// `1 − MDD` unclamped (`--no-clamp-mds`): `w_i` is NaN once MDD > 1.
+    Unclamped,
+}
+
 /// Eq. 9: `MDS = 1 − MDD`, clamped at 0 unless `clamp` is off (A7).
-pub fn mds(mdd: f64, clamp: bool) -> f64 {
+pub fn mds_linear(mdd: f64, clamp: bool) -> f64 {
     let v = 1.0 - mdd;
     if clamp { v.max(0.0) } else { v }
+}
+
+/// Eq. 9 read as a bounded similarity (issue 8): `MDS = exp(−MDD)`. MDD (Eq. 10, half the
+/// symmetric KL divergence) is ≥ 0 and unbounded, so `1 − MDD` leaves [0, 1] as soon as a
+/// perturbation moves the prediction by one nat and the clamp of A7 then zeroes its weight;
+/// `exp(−MDD)` keeps Eq. 9's value and slope at MDD = 0 (`1 − MDD + O(MDD²)`), stays in
+/// (0, 1] and only decreases, so every perturbation keeps a positive weight that still ranks
+/// the perturbations by how much they moved the prediction.
+pub fn mds_exp(mdd: f64) -> f64 {
+    (-mdd).exp()
+}
+
+/// MDS of Eq. 9 in the chosen form.
+pub fn mds(mdd: f64, form: MdsForm) -> f64 {
+    match form {
+        MdsForm::Clamp => mds_linear(mdd, true),
+        MdsForm::Unclamped => mds_linear(mdd, false),
+        MdsForm::Exp => mds_exp(mdd),
+    }
 }
 
 /// Eq. 5: `w_i = √(SVIM·MDS)`; NaN when the product is negative (only without the clamp).
@@ -170,11 +201,35 @@ mod tests {
         assert_eq!(mdd(&x, &x), 0.0);
         // Extreme logits: no division by zero.
         assert!(mdd(&[0.0, 1000.0], &[1000.0, 0.0]).is_finite());
-        assert_eq!(mds(1.7, true), 0.0);
-        assert!((mds(1.7, false) + 0.7).abs() < 1e-15);
-        assert_eq!(mds(0.25, true), 0.75);
+        assert_eq!(mds(1.7, MdsForm::Clamp), 0.0);
+        assert!((mds(1.7, MdsForm::Unclamped) + 0.7).abs() < 1e-15);
+        assert_eq!(mds(0.25, MdsForm::Clamp), 0.75);
+        assert!(perturbation_weight(0.5, mds(1.7, MdsForm::Unclamped)).is_nan());
         assert!(perturbation_weight(0.5, -0.7).is_nan());
         assert_eq!(perturbation_weight(0.5, 0.0), 0.0);
         assert!((perturbation_weight(0.5, 0.5) - 0.5).abs() < 1e-15);
+    }
+
+    #[test]
+    fn exp_mds_is_bounded_positive_decreasing_and_tangent_to_eq9() {
+        // By hand: exp(0) = 1, exp(−1) = 0.36788, exp(−1.7) = 0.18268.
+        assert_eq!(mds(0.0, MdsForm::Exp), 1.0);
+        assert!((mds(1.0, MdsForm::Exp) - 0.367_879_441_171_442_3).abs() < 1e-15);
+        assert!((mds(1.7, MdsForm::Exp) - 0.182_683_524_052_734_6).abs() < 1e-15);
+        // Where the clamp zeroes a weight, the exponential keeps a positive one.
+        assert_eq!(perturbation_weight(0.5, mds(1.7, MdsForm::Clamp)), 0.0);
+        let w = perturbation_weight(0.5, mds(1.7, MdsForm::Exp));
+        assert!((w - (0.5f64 * 0.182_683_524_052_734_6).sqrt()).abs() < 1e-15);
+        // Same value and slope as 1 − MDD at MDD = 0; in (0, 1] and decreasing everywhere.
+        let h = 1e-6;
+        assert!(((mds_exp(h) - mds_exp(0.0)) / h + 1.0).abs() < 1e-5);
+        let mut last = f64::INFINITY;
+        for i in 0..=400 {
+            let d = i as f64 * 0.1;
+            let v = mds_exp(d);
+            assert!(v > 0.0 && v <= 1.0 && v < last, "MDD {d}: {v}");
+            assert!(v >= mds_linear(d, true), "exp(−d) ≥ max(1 − d, 0)");
+            last = v;
+        }
     }
 }

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use icam::config::{IcamConfig, ScoreTarget, Space};
 use icam::fusion::LayerPost;
 use icam::methods::icam::{Bias, ChannelBiasForm};
-use icam::{Perturbations, Subject, Target, explain_baseline, explain_icam, methods};
+use icam::similarity::MdsForm;
+use icam::{
+    Perturbations, Preset, Subject, Target, explain_baseline, explain_icam, methods, rescore_icam,
+};
 use icam_models::{Model, Normalization, PixelImage, Precision, cpu, load};
 
 fn shared_dir() -> Option<PathBuf> {
@@ -113,7 +116,7 @@ fn cases(shared: &Path) -> Vec<Case> {
 }
 
 fn config(o: &HashMap<String, String>) -> IcamConfig {
-    let mut c = IcamConfig::default();
+    let mut c = Preset::Paper.config();
     let get = |k: &str| o.get(k).map(String::as_str);
     if let Some(v) = get("alpha") {
         c.alpha = v.parse().unwrap();
@@ -430,7 +433,7 @@ fn intermediates_of_the_default_f64_run() {
     let r = explain_icam(
         &s,
         &layers,
-        &IcamConfig::default(),
+        &Preset::Paper.config(),
         Target::Predicted,
         &p,
         &mut |_| {},
@@ -517,7 +520,7 @@ fn one_network_pass_serves_every_bias_variant() {
     let prep = icam::prepare_icam(
         &s,
         &layers,
-        &IcamConfig::default(),
+        &Preset::Paper.config(),
         Target::Predicted,
         &p,
         &mut |_| {},
@@ -530,7 +533,7 @@ fn one_network_pass_serves_every_bias_variant() {
     ] {
         let cfg = IcamConfig {
             bias,
-            ..IcamConfig::default()
+            ..Preset::Paper.config()
         };
         let r = icam::finish_icam(&prep, &cfg).unwrap();
         let gold = &all.iter().find(|c| c.name == case).unwrap().heat;
@@ -540,7 +543,34 @@ fn one_network_pass_serves_every_bias_variant() {
     // A scoring option cannot change after the network pass.
     let other = IcamConfig {
         alpha: 0.1,
-        ..IcamConfig::default()
+        ..Preset::Paper.config()
     };
     assert!(icam::finish_icam(&prep, &other).is_err());
+
+    // Another MDS form and a subset of the layers from the same pass (`rescore_icam`) equal a
+    // pass of their own; a layer the pass did not tap, or another alpha, is refused.
+    let exp = Preset::Paper.config();
+    let exp = IcamConfig {
+        mds: MdsForm::Exp,
+        threshold: 0.8,
+        ..exp
+    };
+    let sub = &layers[8..];
+    let again = rescore_icam(&prep, sub, &exp).unwrap();
+    let own = icam::prepare_icam(&s, sub, &exp, Target::Predicted, &p, &mut |_| {}).unwrap();
+    assert_eq!(again.scores, own.scores);
+    assert_eq!(again.sel, own.sel);
+    assert!(!own.sel.degenerate);
+    let w: Vec<f64> = own.per.iter().map(|r| r.w).collect();
+    assert!(
+        w.iter().all(|&x| x > 0.0),
+        "exp MDS never zeroes a weight: {w:?}"
+    );
+    assert_eq!(again.per.iter().map(|r| r.w).collect::<Vec<_>>(), w);
+    assert_eq!(
+        icam::finish_icam(&again, &exp).unwrap().heat,
+        icam::finish_icam(&own, &exp).unwrap().heat
+    );
+    assert!(rescore_icam(&own, &layers[..2], &exp).is_err());
+    assert!(rescore_icam(&prep, sub, &other).is_err());
 }

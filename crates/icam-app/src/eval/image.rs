@@ -3,12 +3,15 @@
 use icam::evaluate::{EvalOptions, map_metrics};
 use icam::explain::{argmax, probability};
 use icam::metrics::{Box2, NetworkScorer};
-use icam::{IcamConfig, Map, Perturbations, Target, explain_cam, finish_icam, prepare_icam};
+use icam::{
+    IcamConfig, IcamPrepared, IcamResult, Map, Perturbations, Subject, Target, explain_cam,
+    finish_icam, prepare_icam, rescore_icam,
+};
 
 use anyhow::Result;
 
-use super::EvalRequest;
 use super::rows::{Row, opt};
+use super::{EvalRequest, IcamVariant, icam_variants};
 use crate::dataset::{ClassMap, Sample, classes_for};
 use crate::error::invalid;
 use crate::explanation::{Method, method};
@@ -100,59 +103,122 @@ pub(super) fn eval_image(
         let cam = match method(m, req.gradcampp_eps, &req.cam)? {
             Method::Cam(cam) => cam,
             Method::Icam => {
-                let cfg = IcamConfig {
-                    seed,
-                    ..req.config.clone()
-                };
-                let pert = Perturbations::generate(cfg.n, h, w, cfg.alpha, seed);
-                let layers = net.candidate_layers();
-                let prep = prepare_icam(
+                run_icam_variants(
+                    loaded,
                     &subject,
-                    &layers,
-                    &cfg,
-                    Target::Class(pred),
-                    &pert,
-                    &mut |_| {},
+                    &icam_variants(req),
+                    &req.layers,
+                    seed,
+                    pred,
+                    &fixed(""),
+                    &mut |name, r| {
+                        measure(
+                            name,
+                            &r.heat,
+                            Some(r.report.selection.degenerate),
+                            &mut rows,
+                        )
+                    },
+                    &mut layer_rows,
                 )?;
-                let f = fixed("");
-                for (li, l) in layers.iter().enumerate() {
-                    let rank = prep.sel.rank(li);
-                    layer_rows.push(vec![
-                        f[0].clone(),
-                        f[3].clone(),
-                        f[4].clone(),
-                        f[5].clone(),
-                        f[7].clone(),
-                        l.clone(),
-                        prep.scores[li].to_string(),
-                        rank.to_string(),
-                        u8::from(prep.sel.is_selected(li)).to_string(),
-                        prep.sel.weights[li].to_string(),
-                        u8::from(prep.sel.degenerate).to_string(),
-                    ]);
-                }
-                for &bias in &req.biases {
-                    let r = finish_icam(
-                        &prep,
-                        &IcamConfig {
-                            bias,
-                            ..cfg.clone()
-                        },
-                    )?;
-                    measure(
-                        &super::icam_variant(bias),
-                        &r.heat,
-                        Some(r.report.selection.degenerate),
-                        &mut rows,
-                    )?;
-                }
                 continue;
             }
         };
-        let layers = vec![net.baseline_layer()];
+        let layers = if req.layers.is_empty() {
+            vec![net.baseline_layer()]
+        } else {
+            req.layers.clone()
+        };
         let r =
             explain_cam(&subject, &cam, &layers, &[Target::Class(pred)], &mut |_| {})?.remove(0);
         measure(m, &r.heat, None, &mut rows)?;
     }
     Ok((rows, layer_rows))
+}
+
+/// I-CAM under every variant on one image. Variants that perturb alike
+/// ([`IcamConfig::same_pass`]) share one network pass that taps the union of their candidate
+/// layers; each is then rescored, and variants that score alike (differing only in bias or
+/// fusion) share the selection too. `fixed` are the image's fixed cells; one layer row per
+/// scored variant and layer. `layers`, when not empty, replaces every variant's candidates.
+#[allow(clippy::too_many_arguments)]
+fn run_icam_variants(
+    loaded: &LoadedModel,
+    subject: &Subject,
+    variants: &[IcamVariant],
+    layers: &[String],
+    seed: u64,
+    pred: usize,
+    fixed: &[String; 11],
+    measure: &mut dyn FnMut(&str, &IcamResult) -> Result<()>,
+    layer_rows: &mut Vec<Vec<String>>,
+) -> Result<()> {
+    let net = loaded.net();
+    let [h, w] = [subject.image.height, subject.image.width];
+    let candidates = |cfg: &IcamConfig| {
+        if layers.is_empty() {
+            cfg.candidate_layers(net)
+        } else {
+            layers.to_vec()
+        }
+    };
+    let cfgs: Vec<IcamConfig> = variants
+        .iter()
+        .map(|v| IcamConfig {
+            seed,
+            ..v.config.clone()
+        })
+        .collect();
+    let mut done = vec![false; variants.len()];
+    for first in 0..variants.len() {
+        if done[first] {
+            continue;
+        }
+        let group: Vec<usize> = (first..variants.len())
+            .filter(|&i| !done[i] && cfgs[i].same_pass(&cfgs[first]))
+            .collect();
+        let mut union: Vec<String> = Vec::new();
+        for &i in &group {
+            for l in candidates(&cfgs[i]) {
+                if !union.contains(&l) {
+                    union.push(l);
+                }
+            }
+        }
+        let c0 = &cfgs[first];
+        let pert = Perturbations::generate(c0.n, h, w, c0.alpha, seed);
+        let pass = prepare_icam(subject, &union, c0, Target::Class(pred), &pert, &mut |_| {})?;
+        let mut scored: Vec<(IcamConfig, IcamPrepared)> = Vec::new();
+        for &i in &group {
+            done[i] = true;
+            let cfg = &cfgs[i];
+            let k = match scored.iter().position(|(c, _)| c.same_scoring(cfg)) {
+                Some(k) => k,
+                None => {
+                    let prep = rescore_icam(&pass, &candidates(cfg), cfg)?;
+                    for (li, l) in prep.layers.iter().enumerate() {
+                        layer_rows.push(vec![
+                            fixed[0].clone(),
+                            fixed[3].clone(),
+                            fixed[4].clone(),
+                            fixed[5].clone(),
+                            fixed[7].clone(),
+                            l.clone(),
+                            prep.scores[li].to_string(),
+                            prep.sel.rank(li).to_string(),
+                            u8::from(prep.sel.is_selected(li)).to_string(),
+                            prep.sel.weights[li].to_string(),
+                            u8::from(prep.sel.degenerate).to_string(),
+                            cfg.preset.name().to_string(),
+                        ]);
+                    }
+                    scored.push((cfg.clone(), prep));
+                    scored.len() - 1
+                }
+            };
+            let r = finish_icam(&scored[k].1, cfg)?;
+            measure(&variants[i].name, &r)?;
+        }
+    }
+    Ok(())
 }

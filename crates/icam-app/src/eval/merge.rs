@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::prominence::prominence_csv;
+use super::prominence::stage_prominence;
 use super::rows::{LAYER_HEADER, Lines, complete, csv_line, read_lines};
 use super::run_info::{IMAGES_FILE, RUN_FILE, RunInfo, differences, images_csv, read_images};
 use super::summary::summarize_csv;
@@ -209,11 +209,7 @@ pub fn merge(req: &MergeRequest, progress: &mut dyn FnMut(Progress)) -> Result<M
     let per_image_path = out.join("per_image.csv");
     o.add(per_image_path.clone(), per_image.into_bytes());
     let prominence = if with_icam {
-        let (pmd, png) = prominence_csv(layers.as_bytes())?;
-        let path = out.join("layer_prominence.md");
-        o.add(path.clone(), pmd.into_bytes());
-        o.png(out.join("layer_prominence.png"), &png)?;
-        Some(path)
+        Some(stage_prominence(&mut o, out, layers.as_bytes())?)
     } else {
         None
     };
@@ -442,6 +438,7 @@ fn list_some(items: &[&str]) -> String {
 mod tests {
     use serde_json::{Value, json};
 
+    use super::super::prominence::prominence_csv;
     use super::super::rows::header;
     use super::super::run_info::ShardInfo;
     use super::*;
@@ -491,6 +488,7 @@ mod tests {
                     "1",
                     &format!("0.{k}"),
                     "0",
+                    "paper",
                 ];
                 layers.push_str(&csv_line(&c.map(String::from)).unwrap());
             }
@@ -601,7 +599,11 @@ mod tests {
         assert!(md.contains("1 image(s) failed"), "{md}");
         assert_eq!(
             read("layer_prominence.md"),
-            prominence_csv(layers.as_bytes()).unwrap().0
+            prominence_csv(layers.as_bytes())
+                .unwrap()
+                .into_iter()
+                .map(|(_, md, _)| md + "\n")
+                .collect::<String>()
         );
         let info = RunInfo::read(&out).unwrap().unwrap();
         assert_eq!(info.identity, identity(20));

@@ -30,6 +30,7 @@ use icam::metrics::{CurveOptions, RoadOptions};
 
 pub use merge::{MergeOutcome, MergeRequest, merge};
 pub use prominence::prominence;
+use prominence::stage_prominence;
 pub use run_info::{RunInfo, ShardInfo};
 pub use shard::{SCHEDULER_VARIABLES, ShardChoice, parse_shard, resolve_shard};
 pub use summary::summarize;
@@ -58,8 +59,15 @@ pub struct EvalRequest {
     pub data: PathBuf,
     /// Methods by name (`icam`, `gradcam`, ...).
     pub methods: Vec<String>,
-    /// I-CAM's bias variants, all from one network pass.
+    /// I-CAM's bias variants, all from one network pass; empty: each option set's own bias.
     pub biases: Vec<Bias>,
+    /// I-CAM under several option sets (e.g. presets), each named in the tables
+    /// (`icam-paper`); empty: `config` alone, named `icam`. Option sets that perturb alike
+    /// share one network pass.
+    pub variants: Vec<(String, IcamConfig)>,
+    /// Layers: I-CAM's candidates under every option set and the baselines' layers; empty:
+    /// each method's own.
+    pub layers: Vec<String>,
     /// The output folder.
     #[serde(skip)]
     pub out: PathBuf,
@@ -95,6 +103,8 @@ impl Default for EvalRequest {
                 .map(String::from)
                 .into(),
             biases: vec![Bias::Channel],
+            variants: vec![],
+            layers: vec![],
             out: "icam-eval".into(),
             limit: None,
             shard: None,
@@ -112,9 +122,19 @@ impl Default for EvalRequest {
     }
 }
 
-/// The method column of an I-CAM bias variant: `icam-channel`, `icam-spatial`, `icam-none`.
-pub fn icam_variant(bias: Bias) -> String {
-    format!("icam-{}", format!("{bias:?}").to_lowercase())
+/// The method column of an I-CAM variant: its name (`icam`, `icam-paper`), with the bias when
+/// biases are compared (`icam-channel`, `icam-paper-spatial`).
+pub fn icam_variant(name: &str, bias: Option<Bias>) -> String {
+    match bias {
+        Some(b) => format!("{name}-{}", format!("{b:?}").to_lowercase()),
+        None => name.to_string(),
+    }
+}
+
+/// One I-CAM variant of an evaluation: its method column and its options.
+pub(crate) struct IcamVariant {
+    pub name: String,
+    pub config: IcamConfig,
 }
 
 /// A checked request and the images it covers (listed, not decoded).
@@ -149,6 +169,12 @@ impl EvalPlan {
     pub fn new(request: EvalRequest) -> Result<Self> {
         let r = &request;
         r.config.validate()?;
+        for (name, c) in &r.variants {
+            c.validate()?;
+            if r.variants.iter().filter(|(n, _)| n == name).count() > 1 {
+                return Err(invalid!("I-CAM variant `{name}` is named twice"));
+            }
+        }
         check_gradcampp_eps(r.gradcampp_eps)?;
         let methods: Vec<&str> = r.methods.iter().map(String::as_str).collect();
         r.cam.check(&methods, r.gradcampp_eps)?;
@@ -257,7 +283,7 @@ impl EvalPlan {
         let mut v = Vec::new();
         for m in &self.request.methods {
             if m == "icam" {
-                v.extend(self.request.biases.iter().map(|&b| icam_variant(b)));
+                v.extend(icam_variants(&self.request).into_iter().map(|x| x.name));
             } else {
                 v.push(m.clone());
             }
@@ -291,6 +317,9 @@ impl EvalPlan {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<EvalOutcome> {
         let a = &self.request;
+        for l in &a.layers {
+            model.net().resolve_layer(l)?;
+        }
         let samples = &self.samples;
         let method_names = self.method_names();
         let opts = self.options();
@@ -371,11 +400,8 @@ impl EvalPlan {
         std::fs::write(a.out.join("summary.md"), &md)?;
         std::fs::write(a.out.join("summary.csv"), &csv)?;
         let prominence = if a.methods.iter().any(|m| m == "icam") {
-            let (pmd, png) = prominence(&layers_path)?;
-            let path = a.out.join("layer_prominence.md");
-            std::fs::write(&path, &pmd)?;
             let mut o = Outputs::default();
-            o.png(a.out.join("layer_prominence.png"), &png)?;
+            let path = stage_prominence(&mut o, &a.out, &std::fs::read(&layers_path)?)?;
             o.commit()?;
             Some(path)
         } else {
@@ -389,6 +415,36 @@ impl EvalPlan {
             per_image: csv_path,
         })
     }
+}
+
+/// I-CAM's variants: every option set of `variants` (or `config` alone) times every bias of
+/// `biases` (or the option set's own bias).
+pub(crate) fn icam_variants(r: &EvalRequest) -> Vec<IcamVariant> {
+    let sets: Vec<(String, IcamConfig)> = if r.variants.is_empty() {
+        vec![("icam".to_string(), r.config.clone())]
+    } else {
+        r.variants.clone()
+    };
+    let mut out = Vec::new();
+    for (name, config) in sets {
+        if r.biases.is_empty() {
+            out.push(IcamVariant {
+                name: icam_variant(&name, None),
+                config,
+            });
+        } else {
+            for &bias in &r.biases {
+                out.push(IcamVariant {
+                    name: icam_variant(&name, Some(bias)),
+                    config: IcamConfig {
+                        bias,
+                        ..config.clone()
+                    },
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The row of an image that failed: its name, `-` as the method, the error.

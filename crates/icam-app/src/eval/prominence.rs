@@ -1,28 +1,78 @@
 //! Layer prominence: is a layer's importance specific to an image or general to a class?
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use icam::evaluate::Stat;
 
+use crate::output::Outputs;
+
 /// Layer prominence (issue: is a layer's importance specific to an image or general to a
 /// class?): per layer over the dataset, mean score ± SE, mean rank, selection frequency and
 /// mean weight `W_l`; per predicted class, the mean `W_l` of every layer (table and plot).
-pub fn prominence(layers_csv: &Path) -> Result<(String, image::RgbImage)> {
+/// One `(preset, markdown, plot)` per preset in the file, in order of appearance.
+pub fn prominence(layers_csv: &Path) -> Result<Vec<(String, String, image::RgbImage)>> {
     prominence_csv(&std::fs::read(layers_csv)?)
 }
 
 /// [`prominence`] of `icam_layers.csv`'s bytes.
-pub(super) fn prominence_csv(layers: &[u8]) -> Result<(String, image::RgbImage)> {
+pub(super) fn prominence_csv(layers: &[u8]) -> Result<Vec<(String, String, image::RgbImage)>> {
     let mut rdr = csv::Reader::from_reader(layers);
     let recs: Vec<csv::StringRecord> = rdr.records().collect::<std::result::Result<_, _>>()?;
+    // The preset column (absent in files written before presets: one unnamed group).
+    let preset = |r: &csv::StringRecord| r.get(11).unwrap_or("").to_string();
+    let mut presets: Vec<String> = Vec::new();
+    for r in &recs {
+        if !presets.contains(&preset(r)) {
+            presets.push(preset(r));
+        }
+    }
+    Ok(presets
+        .into_iter()
+        .map(|p| {
+            let mine: Vec<&csv::StringRecord> = recs.iter().filter(|r| preset(r) == p).collect();
+            let (md, png) = prominence_of(&p, &mine);
+            (p, md, png)
+        })
+        .collect())
+}
+
+/// Stage the layer prominence of `icam_layers.csv`'s bytes in `out`: `layer_prominence.md`
+/// (one section per preset) and one plot, `layer_prominence.png`, or with several presets one
+/// per preset, `layer_prominence-PRESET.png`. Returns the markdown's path.
+pub(super) fn stage_prominence(o: &mut Outputs, out: &Path, layers: &[u8]) -> Result<PathBuf> {
+    let per_preset = prominence_csv(layers)?;
+    let several = per_preset.len() > 1;
+    let mut md = String::new();
+    for (preset, m, png) in &per_preset {
+        md.push_str(m);
+        md.push('\n');
+        let file = if several {
+            format!("layer_prominence-{preset}.png")
+        } else {
+            "layer_prominence.png".to_string()
+        };
+        o.png(out.join(file), png)?;
+    }
+    let path = out.join("layer_prominence.md");
+    o.add(path.clone(), md.into_bytes());
+    Ok(path)
+}
+
+/// The layer prominence of one preset's rows.
+fn prominence_of(preset: &str, recs: &[&csv::StringRecord]) -> (String, image::RgbImage) {
+    let named = if preset.is_empty() {
+        String::new()
+    } else {
+        format!(", preset {preset}")
+    };
     let mut layer_order: Vec<String> = Vec::new();
     let mut by_layer: BTreeMap<String, Vec<&csv::StringRecord>> = BTreeMap::new();
     let mut by_class: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
     let mut images = BTreeSet::new();
     let mut degenerate = BTreeSet::new();
-    for r in &recs {
+    for r in recs {
         let layer = r[5].to_string();
         if !layer_order.contains(&layer) {
             layer_order.push(layer.clone());
@@ -48,7 +98,7 @@ pub(super) fn prominence_csv(layers: &[u8]) -> Result<(String, image::RgbImage)>
         rs.iter().filter_map(|r| r[c].parse().ok()).collect()
     };
     let mut md = format!(
-        "# I-CAM layer prominence\n\n{} images, {} with a degenerate selection (all layers, equal weights).\n\n| layer | score | mean rank | selected | mean weight W |\n|---|---|---|---|---|\n",
+        "# I-CAM layer prominence{named}\n\n{} images, {} with a degenerate selection (all layers, equal weights).\n\n| layer | score | mean rank | selected | mean weight W |\n|---|---|---|---|---|\n",
         images.len(),
         degenerate.len()
     );
@@ -100,11 +150,39 @@ pub(super) fn prominence_csv(layers: &[u8]) -> Result<(String, image::RgbImage)>
         values.push(v);
     }
     let png = icam::render::matrix_plot(
-        "mean I-CAM layer weight W_l",
+        &format!("mean I-CAM layer weight W_l{named}"),
         &rows,
         &layer_order,
         &values,
         icam::render::Colormap::Viridis,
     );
-    Ok((md, png))
+    (md, png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_section_per_preset_and_old_files_without_the_column() {
+        let head =
+            "image,true_classes,pred,pred_name,correct,layer,score,rank,selected,weight,degenerate";
+        let two = format!(
+            "{head},preset\na.png,,3,x,1,l1,2,1,1,1,0,paper\na.png,,3,x,1,l1,5,1,1,0.5,0,recommended\na.png,,3,x,1,l2,4,2,1,0.5,0,recommended\n"
+        );
+        let p = prominence_csv(two.as_bytes()).unwrap();
+        let names: Vec<&str> = p.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(names, ["paper", "recommended"]);
+        assert!(
+            p[0].1
+                .starts_with("# I-CAM layer prominence, preset paper\n")
+        );
+        assert!(p[0].1.contains("| l1 |") && !p[0].1.contains("| l2 |"));
+        assert!(p[1].1.contains("| l2 | 4.000"), "{}", p[1].1);
+        // A file written before the preset column: one group, no panic.
+        let old = format!("{head}\na.png,,3,x,1,l1,2,1,1,1,0\n");
+        let p = prominence_csv(old.as_bytes()).unwrap();
+        assert_eq!(p.len(), 1);
+        assert!(p[0].1.starts_with("# I-CAM layer prominence\n"));
+    }
 }

@@ -21,8 +21,9 @@ pub(super) const FIXED: [&str; 11] = [
     "error",
 ];
 
-/// Columns of `icam_layers.csv`: I-CAM's per-layer scores of every image (layer prominence).
-pub(super) const LAYER_HEADER: [&str; 11] = [
+/// Columns of `icam_layers.csv`: I-CAM's per-layer scores of every image (layer prominence),
+/// under each preset evaluated.
+pub(super) const LAYER_HEADER: [&str; 12] = [
     "image",
     "true_classes",
     "pred",
@@ -34,6 +35,7 @@ pub(super) const LAYER_HEADER: [&str; 11] = [
     "selected",
     "weight",
     "degenerate",
+    "preset",
 ];
 
 pub(super) fn header(thresholds: &[f64]) -> Vec<String> {

@@ -4,7 +4,7 @@
 use crate::error::invalid;
 use anyhow::Result;
 use icam::cam::passes::check_batch_size;
-use icam::{CamSpec, Finer, Scaling};
+use icam::{CamSpec, Finer, IcamConfig, Scaling};
 use icam_models::Network;
 use serde::Serialize;
 
@@ -183,11 +183,11 @@ impl Method {
         matches!(self, Method::Icam)
     }
 
-    /// The layers explained when none are named: every candidate block for I-CAM, the last
-    /// feature layer for the others.
-    pub fn default_layers(&self, net: &dyn Network) -> Vec<String> {
+    /// The layers explained when none are named: I-CAM's candidates under `config`'s rule,
+    /// the last feature layer for the others.
+    pub fn default_layers(&self, net: &dyn Network, config: &IcamConfig) -> Vec<String> {
         match self {
-            Method::Icam => net.candidate_layers(),
+            Method::Icam => config.candidate_layers(net),
             Method::Cam(_) => vec![net.baseline_layer()],
         }
     }

@@ -125,7 +125,7 @@ impl<'m> Explainer<'m> {
         let method = request.method()?;
         let net = model.net();
         let layers = if request.layers.is_empty() {
-            method.default_layers(net)
+            method.default_layers(net, &request.config)
         } else {
             request.layers.clone()
         };

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{BiasArg, CamArgs, IcamArgs, MethodArg};
+use super::{BiasArg, CamArgs, IcamArgs, MethodArg, PresetArg};
 use crate::eval::{EvalRequest, ShardChoice, resolve_shard};
 
 /// The options of an evaluation (the model is the front-end's).
@@ -24,14 +24,20 @@ pub struct EvalOptions {
         default_value = "icam,gradcam,gradcampp,layercam"
     )]
     pub methods: Vec<MethodArg>,
-    /// I-CAM bias variants (one network pass serves all): channel, spatial, none.
-    #[arg(
-        long = "biases",
-        value_enum,
-        value_delimiter = ',',
-        default_value = "channel"
-    )]
+    /// Compare I-CAM under several presets (`icam-paper`, `icam-recommended`, ...); one
+    /// network pass serves every preset that perturbs alike. Explicit I-CAM options apply to
+    /// each. Default: the single `--preset`, reported as `icam`.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub presets: Vec<PresetArg>,
+    /// I-CAM bias variants (one network pass serves all): channel, spatial, none (default: the
+    /// preset's bias).
+    #[arg(long = "biases", value_enum, value_delimiter = ',')]
     pub biases: Vec<BiasArg>,
+    /// Layers (comma-separated): I-CAM's candidates under every preset and the baselines'
+    /// layers (several are fused as the mean of their maps, A21). Default: the preset's
+    /// candidate rule for I-CAM, the last feature layer for the baselines.
+    #[arg(long, value_delimiter = ',')]
+    pub layers: Vec<String>,
     /// Output folder: per_image.csv, summary.csv, summary.md.
     #[arg(long, default_value = "icam-eval")]
     pub out: PathBuf,
@@ -77,6 +83,19 @@ pub struct EvalOptions {
 }
 
 impl EvalOptions {
+    /// `--presets`, each resolved with the explicit I-CAM options, named `icam-PRESET`.
+    fn variants(&self) -> Vec<(String, icam::IcamConfig)> {
+        let mut v: Vec<(String, icam::IcamConfig)> = Vec::new();
+        for &p in &self.presets {
+            let config = self.icam.config_for(p);
+            let name = format!("icam-{}", config.preset.name());
+            if !v.iter().any(|(n, _)| n == &name) {
+                v.push((name, config));
+            }
+        }
+        v
+    }
+
     /// The shard to process: `--shard i/N`, or with `auto` the scheduler's (from this
     /// process's environment); I-CAM's options are checked first, as before any work.
     pub fn shard(&self) -> Result<Option<ShardChoice>> {
@@ -93,6 +112,8 @@ impl EvalOptions {
             data: self.data.clone().context("no dataset given")?,
             methods: self.methods.iter().map(|m| m.name().to_string()).collect(),
             biases: self.biases.iter().map(|&b| b.into()).collect(),
+            variants: self.variants(),
+            layers: self.layers.clone(),
             out: self.out.clone(),
             limit: self.limit,
             shard: shard.map(|s| (s.index, s.count)),

@@ -57,8 +57,8 @@ pub struct ExplainOptions {
     /// (default: the predicted class).
     #[arg(long = "class", value_delimiter = ',', allow_hyphen_values = true)]
     pub classes: Vec<String>,
-    /// Layers (comma-separated; default: every block for I-CAM, the last feature layer for the
-    /// baselines).
+    /// Layers (comma-separated; default: the candidates of --candidates for I-CAM, the last
+    /// feature layer for the baselines).
     #[arg(long, value_delimiter = ',')]
     pub layers: Vec<String>,
     /// Colormap of the pictures.

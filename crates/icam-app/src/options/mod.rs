@@ -8,7 +8,7 @@
 //! nothing about flags.
 //!
 //! - [`ModelArgs`] (with [`PreprocessArgs`]): which model, how images are prepared.
-//! - [`IcamArgs`]: I-CAM's options and the Grad-CAM family's ε, perturbation files.
+//! - [`IcamArgs`]: I-CAM's preset and options, the Grad-CAM family's ε, perturbation files.
 //! - [`CamArgs`]: the CAM family's options (`--scaling`, smoothing, Finer-CAM, batch size).
 //! - [`ExplainOptions`]: what `icam explain` explains (method, classes, layers, colormap).
 //! - [`EvalOptions`]: what `icam eval` evaluates.
@@ -23,8 +23,8 @@ pub use cam::{CamArgs, ScalingArg};
 pub use eval::EvalOptions;
 pub use explain::{ColormapArg, ExplainOptions, MethodArg};
 pub use icam::{
-    BiasArg, FormArg, IcamArgs, ModeArg, NormArg, PoolArg, PostArg, ScArg, SmoothArg, SpaceArg,
-    TargetArg, UpsampleArg,
+    BiasArg, CandidatesArg, FormArg, FusionArg, IcamArgs, MdsArg, ModeArg, NormArg, PoolArg,
+    PostArg, PresetArg, ScArg, SmoothArg, SpaceArg, TargetArg, UpsampleArg,
 };
 pub use model::{Dtype, ModelArgs, NormalizeArg, PreprocessArgs};
 

@@ -17,6 +17,14 @@
 //!   (DenseNet re-concatenates its growing feature list in every layer; only each dense
 //!   block's last concatenation counts). 1×1 activations are skipped. A graph with fewer than
 //!   two block outputs (VGG) takes instead the last activation at each spatial resolution.
+//! - **I-CAM candidates under the block-activation rule** (`CandidateRule::BlockActivations`,
+//!   the recommended preset): in a graph of inverted-residual blocks (MobileNet, EfficientNet:
+//!   at least two depthwise convolutions), the activation directly after each depthwise
+//!   convolution (and its BatchNormalization) — ReLU6 (`Clip`), ReLU, HardSwish, or SiLU exported
+//!   as `x · Sigmoid(x)` — plus the baseline layer, as the native EfficientNet-Lite's
+//!   `_blocks.i._depthwise_act` and `_head_act`: the block-output rule above finds those graphs'
+//!   linear (signed) residual sums instead. Unlike ReLU6, SiLU and HardSwish dip slightly below
+//!   zero. Any other graph keeps its block outputs under this rule.
 //! - **Baseline layer**: the last tappable activation larger than 1×1 that is not a pooling
 //!   output — the tensor that global pooling or the classifier's flatten reads.
 
@@ -42,6 +50,8 @@ pub struct LayerSet {
     pub layers: Vec<Layer>,
     pub aliases: Vec<(String, String)>,
     pub candidates: Vec<String>,
+    /// The candidates under the block-activation rule (module docs).
+    pub activation_candidates: Vec<String>,
     pub baseline: String,
 }
 
@@ -215,10 +225,91 @@ pub fn layer_set(p: &Program) -> Result<LayerSet, String> {
                 .expect("a layer"),
         );
     }
+    let mut activation_candidates: Vec<String> = depthwise_activations(p, &readers)
+        .into_iter()
+        .filter_map(|s| by_slot.get(&s).map(|&i| &layers[i]))
+        .filter(|l| spatial(l))
+        .map(|l| l.name.clone())
+        .collect();
+    if activation_candidates.len() < 2 {
+        activation_candidates = candidates.iter().map(|&i| layers[i].name.clone()).collect();
+    } else if !activation_candidates.contains(&baseline) {
+        activation_candidates.push(baseline.clone());
+    }
     Ok(LayerSet {
         candidates: candidates.iter().map(|&i| layers[i].name.clone()).collect(),
+        activation_candidates,
         layers,
         aliases,
         baseline,
     })
+}
+
+/// The output slots of the activation directly after each depthwise convolution (groups equal
+/// to its output channels, more than one), in forward order: the convolution's output, or its
+/// BatchNormalization's when not folded, read by one pointwise activation, or by the pair
+/// `Sigmoid` and `Mul` of an exported SiLU.
+fn depthwise_activations(p: &Program, readers: &HashMap<usize, Vec<usize>>) -> Vec<usize> {
+    let g = &p.graph;
+    let by_output: HashMap<&str, usize> = g
+        .nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i)))
+        .collect();
+    let only_reader = |s: usize| match readers.get(&s).map(Vec::as_slice) {
+        Some([r]) => Some(*r),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for instr in &p.instrs {
+        if !instr.op.starts_with("Conv") {
+            continue;
+        }
+        // A folded BatchNormalization is the instruction's node; its input is the Conv's.
+        let mut node = p.node(instr);
+        if node.op == "BatchNormalization" {
+            match node.inputs.first().and_then(|t| by_output.get(t.as_str())) {
+                Some(&c) => node = &g.nodes[c],
+                None => continue,
+            }
+        }
+        let channels = chw(&p.metas[instr.output]).map(|c| c[0]);
+        let groups = node.int("group").ok().flatten().unwrap_or(1);
+        if node.op != "Conv" || groups <= 1 || channels != Some(groups as usize) {
+            continue;
+        }
+        let mut s = instr.output;
+        if let Some(r) = only_reader(s)
+            && p.instrs[r].op == "BatchNormalization"
+        {
+            s = p.instrs[r].output;
+        }
+        let Some(rs) = readers.get(&s) else { continue };
+        let act = match rs.as_slice() {
+            [r] if is_activation(&p.instrs[*r].op) => Some(p.instrs[*r].output),
+            [a, b] => {
+                let (sig, mul) = if p.instrs[*a].op == "Sigmoid" {
+                    (*a, *b)
+                } else {
+                    (*b, *a)
+                };
+                let reads = |i: usize, x: usize| {
+                    p.instrs[i]
+                        .inputs
+                        .iter()
+                        .flatten()
+                        .any(|o| matches!(o, Operand::Slot(v) if *v == x))
+                };
+                (p.instrs[sig].op == "Sigmoid"
+                    && p.instrs[mul].op == "Mul"
+                    && reads(mul, s)
+                    && reads(mul, p.instrs[sig].output))
+                .then_some(p.instrs[mul].output)
+            }
+            _ => None,
+        };
+        out.extend(act);
+    }
+    out
 }

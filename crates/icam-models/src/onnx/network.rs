@@ -9,7 +9,7 @@ use super::layers::{LayerSet, layer_set};
 use super::program::Program;
 use crate::error::{ModelError, Result};
 use crate::host::Precision;
-use crate::tap::{LayerInfo, Network, Tapper, check_rgb_batch};
+use crate::tap::{CandidateRule, LayerInfo, Network, Tapper, check_rgb_batch};
 
 /// An ONNX classifier evaluated with burn ops.
 #[derive(Debug)]
@@ -78,6 +78,13 @@ impl Network for OnnxNetwork {
 
     fn candidate_layers(&self) -> Vec<String> {
         self.layers.candidates.clone()
+    }
+
+    fn candidates(&self, rule: CandidateRule) -> Vec<String> {
+        match rule {
+            CandidateRule::BlockOutputs => self.layers.candidates.clone(),
+            CandidateRule::BlockActivations => self.layers.activation_candidates.clone(),
+        }
     }
 
     fn baseline_layer(&self) -> String {

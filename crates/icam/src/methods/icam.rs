@@ -96,12 +96,17 @@ pub enum BiasPool {
     Mean,
 }
 
-/// `S^c` in Eqs. 27–28: once per channel (literal) or `S^c/K` (A29).
+/// `S^c` in Eqs. 27–28: once per channel (literal) or `S^c/K` (A29), or left out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BiasSc {
     Full,
     Split,
+    /// No `S^c`: the bias is only `−pool(w)·pool(A)` (channel) or `−w·pool(A)` (spatial).
+    /// `S^c` is the same at every position, so the final min-max removes it; its only effect
+    /// is to shift the maps before the ReLUs, by an amount whose size against `w·A` depends
+    /// on `f′` (softmax: thousands against 1e-2, the ReLUs never act).
+    None,
 }
 
 /// Bias options of one run.
@@ -196,6 +201,7 @@ pub fn icam_layer_map(x: &LayerInput, sm: &Smooth, opt: &BiasOptions) -> IcamLay
     let s_c = match opt.sc {
         BiasSc::Full => sm.s,
         BiasSc::Split => sm.s / x.k as f64,
+        BiasSc::None => 0.0,
     };
     let (mut amin, mut amax, mut wsum, mut near) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0);
     let mut wk = vec![0.0; hw];
