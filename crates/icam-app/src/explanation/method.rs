@@ -31,6 +31,13 @@ pub fn method(name: &str, gradcampp_eps: f64) -> Result<Method> {
     }
 }
 
+/// Every method's name, I-CAM first: what [`method`] dispatches, for front-ends to offer.
+pub fn names() -> Vec<&'static str> {
+    std::iter::once("icam")
+        .chain(icam::methods::NAMES)
+        .collect()
+}
+
 impl Method {
     pub fn is_icam(&self) -> bool {
         matches!(self, Method::Icam)
@@ -68,6 +75,11 @@ mod tests {
                 Method::Cam(m) => assert_eq!(m.method, name),
                 Method::Icam => panic!("{name} is not I-CAM"),
             }
+        }
+        let all = names();
+        assert_eq!(all[0], "icam");
+        for name in &all[1..] {
+            assert!(method(name, 0.0).is_ok_and(|m| !m.is_icam()), "{name}");
         }
         assert_eq!(
             method("nope", 0.0).err().unwrap().to_string(),
