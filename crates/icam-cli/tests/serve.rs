@@ -495,10 +495,13 @@ fn bad_requests_get_one_line_and_their_status() {
             .starts_with("send a multipart/form-data request")
     );
     let a = post_raw(url, "application/json", b"{}");
-    assert!(
-        a.error(400)
-            .starts_with("send a multipart/form-data request")
+    assert_eq!(
+        a.error(400),
+        "send a multipart/form-data request (the image in the field `image`), not Content-Type application/json"
     );
+    // Another method than POST.
+    let a = get(&format!("{url}api/explain"));
+    assert_eq!(a.error(405), "GET /api/explain is not served: use POST");
     // Options: unknown, bad values, out of range, files, the model; classes and layers.
     let chelsea = example("skimage_chelsea.png");
     let e = |fields: &[(&str, &str)]| explain(url, &chelsea, fields);
@@ -831,6 +834,74 @@ fn the_page_explains_the_example_photo_in_chromium() {
             .await
             .map(|png| std::fs::write(target.join("icam-serve-compare.png"), png).unwrap())
             .unwrap();
+
+        // Errors show as one line in the page: an unknown layer, a file that is not an image,
+        // a file beyond the upload limit (refused before it is sent).
+        c.find(Locator::Css("button[data-tab=explain]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        js("const m = document.getElementById('method'); m.value = 'gradcam'; m.dispatchEvent(new Event('change'))").await;
+        wait(
+            "return document.body.dataset.state === 'done' && document.getElementById('summary').dataset.method === 'gradcam'",
+            "Grad-CAM",
+        )
+        .await;
+        let error = |script: &'static str| {
+            let c = c.clone();
+            async move {
+                c.execute(script, vec![]).await.unwrap();
+                let start = Instant::now();
+                loop {
+                    let shown = c
+                        .execute(
+                            "const e = document.getElementById('error'); return document.body.dataset.state !== 'busy' && !e.hidden ? e.textContent : null",
+                            vec![],
+                        )
+                        .await
+                        .unwrap();
+                    if let Value::String(text) = shown {
+                        assert!(!text.contains('\n'), "{text}");
+                        return text;
+                    }
+                    assert!(start.elapsed() < Duration::from_secs(300), "waiting for {script}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        let e = error("const l = document.querySelector('[data-option=layers]'); l.value = 'nope'; l.dispatchEvent(new Event('change'))").await;
+        assert!(
+            e.starts_with("Error: unknown layer `nope` for efficientnet_lite0; valid layers: _blocks.0,"),
+            "{e}"
+        );
+        js("document.querySelector('[data-option=layers]').value = ''").await;
+        let files = tempfile::tempdir().unwrap();
+        let not_image = files.path().join("notes.png");
+        std::fs::write(&not_image, b"these are notes, not a picture").unwrap();
+        js("document.getElementById('error').hidden = true").await;
+        input.send_keys(&not_image.display().to_string()).await.unwrap();
+        let e = error("return null").await;
+        assert!(e.starts_with("Error: cannot decode image notes.png: "), "{e}");
+        let big = files.path().join("big.png");
+        std::fs::File::create(&big).unwrap().set_len(20_000_001).unwrap();
+        js("document.getElementById('error').hidden = true").await;
+        input.send_keys(&big.display().to_string()).await.unwrap();
+        let e = error("return null").await;
+        assert_eq!(e, "Error: big.png: the upload is larger than 20 MB");
+
+        // A link opens the example photo with a method and α.
+        c.goto(&format!("{}?again#example&method=gradcam&alpha=0.1", server.url))
+            .await
+            .unwrap();
+        wait(
+            "return document.body.dataset.state === 'done' && document.getElementById('summary').dataset.method === 'gradcam'",
+            "the linked example",
+        )
+        .await;
+        assert_eq!(js("return document.getElementById('summary').dataset.class").await, "282");
+        assert_eq!(js("return document.getElementById('alpha').value").await, "0.1");
         c.close().await.unwrap();
     });
     eprintln!("screenshots: {}", target.join("icam-serve*.png").display());

@@ -74,7 +74,7 @@ pub fn model_json(model: &LoadedModel, name: &str, options: &Options, limits: &L
         "normalize": model.normalization.name(),
         "no_resize": model.no_resize,
         "methods": method_names(),
-        "presets": Vec::<Value>::new(),
+        "presets": options.presets(),
         "defaults": options.defaults(),
         "options": options.describe(),
         "limits": {

@@ -35,6 +35,25 @@ pub struct Form {
 pub async fn read(req: Request, max_upload_bytes: usize) -> Result<Form, ApiError> {
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body, max_upload_bytes).await?;
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let multipart = content_type.as_deref().is_some_and(|t| {
+        t.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("multipart/form-data"))
+    });
+    if !multipart {
+        let got: String = match &content_type {
+            Some(t) => format!("Content-Type {t}").chars().take(120).collect(),
+            None => "no Content-Type".into(),
+        };
+        return Err(ApiError::bad_request(format!(
+            "send a multipart/form-data request (the image in the field `image`), not {}",
+            got.replace(|c: char| c.is_control(), "")
+        )));
+    }
     let mp = Multipart::from_request(Request::from_parts(parts, Body::from(bytes)), &())
         .await
         .map_err(|e| {

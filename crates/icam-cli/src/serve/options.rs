@@ -125,6 +125,30 @@ impl Options {
         })
     }
 
+    /// The presets a request may name: the values of the option `preset`, if `icam explain`
+    /// has one, each with the I-CAM configuration it stands for (so that the page's sliders
+    /// start at its α and T). None while the library defines no presets.
+    pub fn presets(&self) -> Vec<Value> {
+        self.value_configs("preset")
+    }
+
+    /// `{name, config}` for each possible value of `option`: the configuration of a request
+    /// that sets only that value.
+    fn value_configs(&self, option: &str) -> Vec<Value> {
+        let Some(arg) = self.accepted().find(|a| a.get_long() == Some(option)) else {
+            return Vec::new();
+        };
+        arg.get_possible_values()
+            .iter()
+            .filter(|v| !v.is_hide_set())
+            .filter_map(|v| {
+                let name = v.get_name();
+                let req = self.parse(&[(option.to_string(), name.to_string())]).ok()?;
+                Some(json!({ "name": name, "config": req.config }))
+            })
+            .collect()
+    }
+
     /// The accepted options: name, help, possible values, default, and whether a flag.
     pub fn describe(&self) -> Vec<Value> {
         self.accepted()
@@ -294,5 +318,28 @@ mod tests {
         let flag = d.iter().find(|v| v["name"] == "no-clamp-mds").unwrap();
         assert_eq!(flag["flag"], true);
         assert_eq!(o.defaults()["method"], "icam");
+    }
+
+    /// Presets are listed as the values of an option, each with its configuration; `bias`
+    /// stands in for `preset` (which the library does not define yet).
+    #[test]
+    fn option_values_come_with_their_configuration() {
+        let o = Options::new();
+        let biases = o.value_configs("bias");
+        let names: Vec<&str> = biases.iter().map(|b| b["name"].as_str().unwrap()).collect();
+        assert!(
+            names.contains(&"spatial") && names.contains(&"channel"),
+            "{names:?}"
+        );
+        for b in &biases {
+            assert_eq!(b["config"]["bias"], b["name"]);
+            assert_eq!(b["config"]["alpha"], o.defaults()["config"]["alpha"]);
+        }
+        assert!(o.value_configs("alpha").is_empty());
+        assert!(o.value_configs("noise").is_empty());
+        assert_eq!(
+            o.presets().is_empty(),
+            !o.accepted().any(|a| a.get_long() == Some("preset"))
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -70,6 +70,7 @@ pub fn router(state: Arc<State>) -> Router {
         .route("/api/model", get(model))
         .route("/api/explain", post(explain))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         // The form is read whole first (form::read): the multipart parser's own limit is
         // then never reached.
         .layer(DefaultBodyLimit::max(limit + form::FRAMING))
@@ -123,6 +124,18 @@ fn loopback_host(headers: &HeaderMap) -> bool {
 
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("not found: {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    let allowed = if uri.path() == "/api/explain" {
+        "POST"
+    } else {
+        "GET"
+    };
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} {} is not served: use {allowed}", uri.path()),
+    )
 }
 
 async fn model(axum::extract::State(s): axum::extract::State<Arc<State>>) -> Json<Value> {

@@ -45,7 +45,13 @@ async function explain(fields, what, signal) {
       for (const [k, v] of Object.entries(fields)) {
         if (v !== undefined && v !== null && v !== "") form.append(k, String(v));
       }
-      const r = await fetch("/api/explain", { method: "POST", body: form, signal });
+      let r;
+      try {
+        r = await fetch("/api/explain", { method: "POST", body: form, signal });
+      } catch (e) {
+        if (e.name === "AbortError") throw e;
+        throw new Error(`cannot reach the server (is icam serve still running?): ${e.message}`);
+      }
       let body = null;
       try { body = await r.json(); } catch (_) { /* not JSON */ }
       if (r.status === 503) {
@@ -323,6 +329,12 @@ function renderGrid(e) {
 // Controls
 
 function setImage(file, name) {
+  // The server's limit and message, without sending the file.
+  const max = state.model.limits.max_upload_bytes;
+  if (file.size > max) {
+    showError(`${name || file.name || "image"}: the upload is larger than ${Math.floor(max / 1e6)} MB`);
+    return;
+  }
   state.file = file;
   state.fileName = name || file.name || "image";
   state.cls = null;
@@ -457,10 +469,9 @@ async function init() {
     const f = ev.dataTransfer.files[0];
     if (f) setImage(f);
   });
-  $("example").addEventListener("click", async (ev) => {
+  $("example").addEventListener("click", (ev) => {
     ev.stopPropagation();
-    const r = await fetch("/example.png");
-    setImage(await r.blob(), "skimage_chelsea.png");
+    loadExample();
   });
   for (const b of document.querySelectorAll(".tabs button")) {
     b.addEventListener("click", () => {
@@ -472,6 +483,23 @@ async function init() {
   }
   $("compare-run").addEventListener("click", compare);
   busy(false);
+  fromLink();
+}
+
+async function loadExample() {
+  const r = await fetch("/example.png");
+  setImage(await r.blob(), "skimage_chelsea.png");
+}
+
+/** A link may set the method, α and T and open the example photo:
+ * `/#example&method=icam&alpha=0.1` (as the README's screenshot was taken). */
+function fromLink() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  const method = h.get("method");
+  if (method && [...$("method").options].some((o) => o.value === method)) $("method").value = method;
+  for (const id of ["alpha", "threshold"]) if (h.has(id)) $(id).value = h.get(id);
+  syncSliders();
+  if (h.has("example")) loadExample();
 }
 
 init();
