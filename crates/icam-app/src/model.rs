@@ -175,6 +175,14 @@ impl LoadedModel {
         self.prepare_image(path.display().to_string(), rgb)
     }
 
+    /// Decode and preprocess image bytes (an upload; PNG or JPEG); `name` stands for them in
+    /// reports and messages. Images of more than `max_pixels` pixels are refused before
+    /// decoding.
+    pub fn decode_image(&self, name: &str, bytes: &[u8], max_pixels: u64) -> Result<InputImage> {
+        let rgb = icam_models::preprocess::decode_rgb(bytes, Path::new(name), max_pixels)?;
+        self.prepare_image(name.to_string(), rgb)
+    }
+
     /// Preprocess a decoded image; `name` stands for it in reports and messages.
     pub fn prepare_image(&self, name: String, rgb: RgbImage) -> Result<InputImage> {
         let mut pre = self.model.preprocess;

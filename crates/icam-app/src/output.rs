@@ -8,7 +8,12 @@ use anyhow::{Context, Result};
 use image::RgbImage;
 
 /// A picture as PNG bytes (what [`Outputs::png`] writes).
-pub fn png_bytes(img: &RgbImage) -> Result<Vec<u8>> {
+pub fn png_bytes<P, C>(img: &image::ImageBuffer<P, C>) -> Result<Vec<u8>>
+where
+    P: image::PixelWithColorType,
+    [P::Subpixel]: image::EncodableLayout,
+    C: std::ops::Deref<Target = [P::Subpixel]>,
+{
     let mut buf = std::io::Cursor::new(Vec::new());
     img.write_to(&mut buf, image::ImageFormat::Png)
         .context("encoding PNG")?;

@@ -149,6 +149,7 @@ fn explanations_match_the_goldens_and_their_files() {
     assert_eq!(grid, e.layer_grid());
     let rep = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
     assert_eq!(rep, serde_json::to_string_pretty(&e.report).unwrap() + "\n");
+    check_json(e);
 
     // Grad-CAM for two classes in one pass: one explanation each, in request order.
     let req = ExplainRequest {
@@ -167,6 +168,7 @@ fn explanations_match_the_goldens_and_their_files() {
     assert_eq!(ex[0].layers.len(), 1);
     assert_eq!(ex[0].layers[0].name, "layer4");
     assert!(ex[0].layers[0].facts.is_none());
+    check_json(&ex[0]);
     let mut out = icam_app::Outputs::default();
     let dirs = explanation::stage_all(&ex, &mut out, dir.path(), None).unwrap();
     assert_eq!(
@@ -184,6 +186,89 @@ fn explanations_match_the_goldens_and_their_files() {
     assert_eq!(top[0].label.as_deref(), Some("confectionery"));
     assert!(top.windows(2).all(|w| w[0].prob >= w[1].prob));
     assert!((top[0].prob - ex[0].prob).abs() < 1e-6);
+}
+
+fn decode_png(b64: &Value) -> image::DynamicImage {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_str().expect("a base64 string"))
+        .unwrap();
+    image::load_from_memory_with_format(&bytes, image::ImageFormat::Png).unwrap()
+}
+
+/// An explanation's JSON holds its facts and the pictures of its files.
+fn check_json(e: &explanation::Explanation) {
+    let j = e.to_json().unwrap();
+    assert_eq!(j["method"], e.method.as_str());
+    assert_eq!(j["class"], e.class);
+    assert_eq!(j["prob"], e.prob);
+    assert_eq!(j["report"], e.report);
+    let (w, h) = e.image.rgb.dimensions();
+    assert_eq!(j["size"], serde_json::json!([w, h]));
+    assert_eq!(decode_png(&j["overlay_png"]).to_rgb8(), e.overlay());
+    // The heat layer at opacity 0.5 over the original is the overlay (up to rounding).
+    let heat = decode_png(&j["heat_png"]).to_rgb8();
+    assert_eq!(heat.dimensions(), (w, h));
+    let overlay = e.overlay();
+    for ((o, hl), x) in overlay
+        .pixels()
+        .zip(heat.pixels())
+        .zip(e.image.rgb.pixels())
+    {
+        for c in 0..3 {
+            let blended = 0.5 * x[c] as f64 + 0.5 * hl[c] as f64;
+            let crop_inside = (o[c] as f64 - blended).abs() <= 1.0;
+            let dimmed_outside = o[c] == hl[c];
+            assert!(crop_inside || dimmed_outside, "{o:?} {hl:?} {x:?}");
+        }
+    }
+    let gray = decode_png(&j["heatmap_png"]).to_luma8();
+    let m = e.heatmap();
+    assert_eq!(gray.dimensions(), (m.w as u32, m.h as u32));
+    for (g, v) in gray.pixels().zip(&m.data) {
+        assert!((g[0] as f64 / 255.0 - v).abs() <= 0.5 / 255.0 + 1e-12);
+    }
+    let (iw, ih) = (e.image.pixels.width as u32, e.image.pixels.height as u32);
+    assert_eq!(decode_png(&j["input_png"]).to_rgb8().dimensions(), (iw, ih));
+    assert_eq!(decode_png(&j["fused_png"]).to_rgb8().dimensions(), (iw, ih));
+    let layers = j["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), e.layers.len());
+    for (i, (jl, l)) in layers.iter().zip(&e.layers).enumerate() {
+        assert_eq!(jl["name"], l.name.as_str());
+        assert_eq!(jl["size"], serde_json::json!([l.map.w, l.map.h]));
+        assert_eq!(decode_png(&jl["png"]).to_rgb8(), e.layer_picture(i));
+        match l.facts {
+            Some(f) => {
+                assert_eq!(jl["score"], f.score);
+                assert_eq!(jl["rank"], f.rank);
+                assert_eq!(jl["weight"], f.weight);
+                assert_eq!(jl["selected"], f.selected);
+            }
+            None => assert!(jl.get("weight").is_none()),
+        }
+    }
+}
+
+/// An upload decodes as the same file opened from disk; what is too large or not an image is
+/// refused with the file's message.
+#[test]
+fn uploads_decode_as_files_do() {
+    let Some(fx) = fixtures() else { return };
+    let m = model(&fx);
+    let path = fx.join("chelsea224.png");
+    let bytes = std::fs::read(&path).unwrap();
+    let from_file = m.open_image(&path).unwrap();
+    let up = m.decode_image("up.png", &bytes, 224 * 224).unwrap();
+    assert_eq!(up.name, "up.png");
+    assert_eq!(up.pixels.data, from_file.pixels.data);
+    let e = m.decode_image("up.png", &bytes, 224 * 224 - 1).unwrap_err();
+    assert!(format!("{e:#}").contains("at most"), "{e:#}");
+    let e = m.decode_image("notes.txt", b"hello", 1 << 20).unwrap_err();
+    assert!(
+        format!("{e:#}").starts_with("cannot decode image notes.txt: "),
+        "{e:#}"
+    );
+    assert_eq!(kind(&e), ErrorKind::Failed);
 }
 
 #[test]

@@ -9,7 +9,9 @@
 //! options), their conversion into the library's requests, progress bars and
 //! spinners (indicatif) fed by the library's progress callbacks, and what is printed on
 //! stdout/stderr. `bench` also measures the process itself (each measurement in a fresh child
-//! process, peak RSS). No maths, no file formats, no dataset or report logic.
+//! process, peak RSS). `serve` (a folder: routes, form, options, API JSON, queue, the embedded
+//! page) is the web front-end over the same calls. No maths, no file formats, no dataset or
+//! report logic.
 
 mod bench_cmd;
 mod cases_cmd;
@@ -20,6 +22,7 @@ mod explain_cmd;
 mod layers_cmd;
 mod model_cmd;
 mod predict_cmd;
+mod serve;
 mod status;
 
 use clap::{Parser, Subcommand};
@@ -54,6 +57,8 @@ enum Cmd {
     Bench(bench_cmd::BenchArgs),
     /// Every tappable layer of a model (native or ONNX): operation, shape, aliases, defaults.
     Layers(layers_cmd::LayersArgs),
+    /// A local web viewer: drop an image, explore its explanations in the browser.
+    Serve(serve::ServeArgs),
     /// Fetch or list the models of the store.
     #[command(subcommand)]
     Model(model_cmd::ModelCmd),
@@ -69,6 +74,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Predict(a) => predict_cmd::run(a),
         Cmd::Bench(a) => bench_cmd::run(a),
         Cmd::Layers(a) => layers_cmd::run(a),
+        Cmd::Serve(a) => serve::run(a),
         Cmd::Model(c) => model_cmd::run(c),
     };
     match r {

@@ -249,21 +249,78 @@ impl PixelImage {
 
 /// Decode a PNG or JPEG into 8-bit RGB (with the `image` crate's allocation limits).
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let err = |msg: String| ModelError::Image {
+    let reader = image::ImageReader::open(path).map_err(|err| ModelError::Io {
+        path: path.to_path_buf(),
+        err,
+    })?;
+    let reader = reader
+        .with_guessed_format()
+        .map_err(|e| image_error(path, e.to_string()))?;
+    decode(reader, path, None)
+}
+
+/// Decode PNG or JPEG bytes (an upload) into 8-bit RGB; `name` stands for them in messages,
+/// which are [`load_rgb`]'s for a file of that name. An image of more than `max_pixels`
+/// pixels is refused from its header, before anything is decoded.
+pub fn decode_rgb(bytes: &[u8], name: &Path, max_pixels: u64) -> Result<RgbImage> {
+    // As `ImageReader::open` reads a file: the name's extension gives the format unless the
+    // content tells another; an unknown extension and content is its error.
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes));
+    let ext = name.extension().filter(|e| !e.is_empty());
+    if let Some(f) = ext.and_then(image::ImageFormat::from_extension) {
+        reader.set_format(f);
+    }
+    let reader = reader
+        .with_guessed_format()
+        .map_err(|e| image_error(name, e.to_string()))?;
+    if let (None, Some(ext)) = (reader.format(), ext) {
+        let e = image::ImageError::Unsupported(
+            image::error::ImageFormatHint::PathExtension(ext.into()).into(),
+        );
+        return Err(image_error(name, e.to_string()));
+    }
+    decode(reader, name, Some(max_pixels))
+}
+
+fn image_error(path: &Path, msg: String) -> ModelError {
+    ModelError::Image {
         path: path.to_path_buf(),
         msg,
-    };
-    let reader = image::ImageReader::open(path)
-        .map_err(|err| ModelError::Io {
-            path: path.to_path_buf(),
-            err,
-        })?
-        .with_guessed_format()
-        .map_err(|e| err(e.to_string()))?;
-    let img = reader.decode().map_err(|e| err(e.to_string()))?;
-    if img.width() == 0 || img.height() == 0 {
+    }
+}
+
+/// Decode with the reader's format (the image's header checked first).
+fn decode<R: std::io::BufRead + std::io::Seek>(
+    reader: image::ImageReader<R>,
+    path: &Path,
+    max_pixels: Option<u64>,
+) -> Result<RgbImage> {
+    use image::ImageDecoder as _;
+    let err = |msg: String| image_error(path, msg);
+    let decoder = reader.into_decoder().map_err(|e| err(e.to_string()))?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
         return Err(err("the image is empty".into()));
     }
+    if let Some(max) = max_pixels
+        && w as u64 * h as u64 > max
+    {
+        let mp = |px: u64| {
+            let s = format!("{:.3}", px as f64 / 1e6);
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        };
+        return Err(err(format!(
+            "the image is {w}×{h} ({} megapixels); at most {} megapixels are accepted",
+            mp(w as u64 * h as u64),
+            mp(max)
+        )));
+    }
+    // `ImageReader::decode`'s own check: the decoded buffer within the default allocation
+    // limit.
+    image::Limits::default()
+        .reserve(decoder.total_bytes())
+        .map_err(|e| err(e.to_string()))?;
+    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| err(e.to_string()))?;
     Ok(img.to_rgb8())
 }
 
@@ -360,6 +417,56 @@ mod tests {
         assert!((mx - 10.0).abs() < 1e-9 && (my - 20.0).abs() < 1e-9);
         // uniform colour survives resizing exactly
         assert!((px.data[0] - 10.0 / 255.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn decoding_bytes_checks_format_and_pixels() {
+        let img = RgbImage::from_fn(5, 3, |x, y| image::Rgb([x as u8 * 40, y as u8 * 60, 7]));
+        let mut png = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        let png = png.into_inner();
+        let name = Path::new("up.png");
+        assert_eq!(decode_rgb(&png, name, 15).unwrap(), img);
+        let big = RgbImage::new(2000, 1000);
+        let mut big_png = std::io::Cursor::new(Vec::new());
+        big.write_to(&mut big_png, image::ImageFormat::Png).unwrap();
+        assert_eq!(
+            decode_rgb(big_png.get_ref(), name, 1_500_000)
+                .unwrap_err()
+                .to_string(),
+            "cannot decode image up.png: the image is 2000×1000 (2 megapixels); at most 1.5 megapixels are accepted"
+        );
+        assert!(decode_rgb(&png, name, 14).is_err());
+        let e = decode_rgb(b"hello", name, 100).unwrap_err().to_string();
+        assert!(e.starts_with("cannot decode image up.png: "), "{e}");
+        // A truncated PNG fails while decoding, not with a panic.
+        let e = decode_rgb(&png[..png.len() / 2], name, 100).unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot decode image up.png: "),
+            "{e}"
+        );
+        // The same messages as from a file of that name.
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in [
+            ("up.png", &b"hello"[..]),
+            ("up.jpg", &png[..]),
+            ("notes.txt", &b"hello"[..]),
+            ("noext", &b"hello"[..]),
+            ("empty.png", &b""[..]),
+        ] {
+            let f = dir.path().join(name);
+            std::fs::write(&f, bytes).unwrap();
+            let from_file = load_rgb(&f).map(|_| ()).map_err(|e| e.to_string());
+            let from_bytes = decode_rgb(bytes, Path::new(name), 100)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            let path = f.display().to_string();
+            assert_eq!(
+                from_file.map_err(|e| e.replace(&path, name)),
+                from_bytes,
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -135,6 +135,22 @@ pub struct Panel {
     pub frame: [u8; 3],
 }
 
+/// A map as a panel of the layer grid shows it: ReLU, bilinear upsampling to `h × w`,
+/// min-max.
+pub fn panel_map(map: &Map, h: usize, w: usize) -> Map {
+    map.clone()
+        .relu()
+        .upsample(h, w, Upsample::Bilinear)
+        .minmax()
+}
+
+/// A map of values in [0, 1] in the colours of `cmap`, one pixel per value.
+pub fn colorize(map: &Map, cmap: Colormap) -> RgbImage {
+    RgbImage::from_fn(map.w as u32, map.h as u32, |x, y| {
+        Rgb(cmap.color(map.data[y as usize * map.w + x as usize]))
+    })
+}
+
 /// The paper's Fig. 10: one panel per layer (map over the model input, caption with score,
 /// rank, weight, selection), in a grid of `cols` columns.
 pub fn layer_grid(input: &RgbImage, panels: &[Panel], cols: usize, cmap: Colormap) -> RgbImage {
@@ -148,12 +164,7 @@ pub fn layer_grid(input: &RgbImage, panels: &[Panel], cols: usize, cmap: Colorma
     let mut out = RgbImage::from_pixel(cw * cols as u32, chh * rows as u32, Rgb([24, 24, 24]));
     for (i, p) in panels.iter().enumerate() {
         let (cx, cy) = ((i % cols) as u32 * cw, (i / cols) as u32 * chh);
-        let m = p
-            .map
-            .clone()
-            .relu()
-            .upsample(ph as usize, pw as usize, Upsample::Bilinear)
-            .minmax();
+        let m = panel_map(&p.map, ph as usize, pw as usize);
         for y in 0..ph {
             for x in 0..pw {
                 let t = m.data[y as usize * pw as usize + x as usize];
@@ -283,6 +294,21 @@ mod tests {
         // Right half: the colormap's ends.
         assert_eq!(o.get_pixel(2, 0).0, Colormap::Inferno.color(0.0));
         assert_eq!(o.get_pixel(3, 1).0, Colormap::Inferno.color(1.0));
+    }
+
+    #[test]
+    fn panel_maps_are_relu_upsampled_minmax_in_colour() {
+        // 1×2 map [-1, 3]: ReLU → [0, 3]; bilinear to 1×4 (half-pixel centres) → [0, 0.75,
+        // 2.25, 3]; min-max → [0, 0.25, 0.75, 1].
+        let m = panel_map(&Map::new(1, 2, vec![-1.0, 3.0]), 1, 4);
+        assert_eq!((m.h, m.w), (1, 4));
+        for (v, e) in m.data.iter().zip([0.0, 0.25, 0.75, 1.0]) {
+            assert!((v - e).abs() < 1e-12, "{:?}", m.data);
+        }
+        let img = colorize(&m, Colormap::Turbo);
+        assert_eq!(img.dimensions(), (4, 1));
+        assert_eq!(img.get_pixel(0, 0).0, Colormap::Turbo.color(0.0));
+        assert_eq!(img.get_pixel(2, 0).0, Colormap::Turbo.color(0.75));
     }
 
     #[test]

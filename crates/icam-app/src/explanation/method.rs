@@ -178,6 +178,13 @@ pub fn method(name: &str, gradcampp_eps: f64, cam: &CamOptions) -> Result<Method
     }
 }
 
+/// Every method's name, I-CAM first: what [`method`] dispatches, for front-ends to offer.
+pub fn names() -> Vec<&'static str> {
+    std::iter::once("icam")
+        .chain(icam::methods::NAMES)
+        .collect()
+}
+
 impl Method {
     pub fn is_icam(&self) -> bool {
         matches!(self, Method::Icam)
@@ -228,6 +235,14 @@ mod tests {
                 }
                 Method::Icam => panic!("{name} is not I-CAM"),
             }
+        }
+        let all = names();
+        assert_eq!(all[0], "icam");
+        for name in &all[1..] {
+            assert!(
+                method(name, 0.0, &CamOptions::default()).is_ok_and(|m| !m.is_icam()),
+                "{name}"
+            );
         }
         assert_eq!(
             plain("nope").err().unwrap().to_string(),

@@ -3,6 +3,7 @@
 //! `report.json` of `icam explain`), the warnings, and the pictures.
 
 mod files;
+mod json;
 mod method;
 mod render;
 mod report;
@@ -21,7 +22,8 @@ use crate::model::{InputImage, LoadedModel};
 use crate::output::read_npy;
 
 pub use files::stage_all;
-pub use method::{CamOptions, Method, check_gradcampp_eps, method};
+pub use json::png_base64;
+pub use method::{CamOptions, Method, check_gradcampp_eps, method, names as method_names};
 
 /// What to explain and how: the options of `icam explain`, as plain values.
 #[derive(Clone, Debug)]

@@ -28,6 +28,19 @@ pub use icam::{
 };
 pub use model::{Dtype, ModelArgs, NormalizeArg, PreprocessArgs};
 
+/// A clap error as one line, as front-ends without a terminal show it: its message, the
+/// possible values and tips, without `error: `, the usage and the pointer to `--help`.
+pub fn error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("; ").trim_start_matches("error: ").to_string()
+}
+
 /// A clap value enum mirroring a library enum, with its conversion.
 macro_rules! value_enum {
     ($name:ident => $target:ty { $($v:ident => $t:expr),* $(,)? }) => {
