@@ -2,13 +2,16 @@
 //! [`MiMalloc`] their global allocator) and its one setting.
 //!
 //! A network pass allocates and frees buffers of tens of megabytes at a high rate. glibc's
-//! allocator returns them to the kernel and faults them back in; mimalloc keeps them, but by
-//! default purges memory that stayed free for 1 s (`madvise(MADV_DONTNEED)`), and a ResNet-50
-//! backward pass frees most of its buffers for longer than that: measured on a batch-9
-//! forward + backward, ~120 000 page faults and a third of the process's CPU time spent
-//! zeroing fresh pages (`clear_page_erms` in `perf`). [`keep_freed_memory`] raises the delay
-//! to 10 s: the faults drop to ~1 100 (the first touch of the peak), and memory still goes
-//! back to the kernel when a process idles (`icam serve`, a Python session).
+//! allocator returns them to the kernel and faults them back in; mimalloc keeps them, but
+//! purges (`madvise(MADV_DONTNEED)`) whatever is free when a timer set at the first free after
+//! the last purge runs out (`purge_delay`, 1 s by default), and the next pass faults that
+//! memory back in, zeroing every page. Measured on a batch-9 ResNet-50 forward + backward
+//! (warm-up + 3 passes, `perf stat`): with 1 s, ~120 000 page faults and a third of the CPU time
+//! in `clear_page_erms`; with 10 s, 23 000–39 000 faults (one purge every 10 s of wall clock,
+//! more on a loaded machine) and 5.8–8.2 s task-clock; with 60 s, ~1 100 faults (the first
+//! touch of the peak) and 5.4 s. [`keep_freed_memory`] sets [`PURGE_DELAY_MS`] = 60 s: a long
+//! run re-faults its working set at most once a minute (≲ 1 % of its time), and memory still
+//! goes back to the kernel a minute after a process idles (`icam serve`, a Python session).
 
 pub use mimalloc::MiMalloc;
 
@@ -17,7 +20,7 @@ pub use mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 /// Milliseconds a freed block stays mapped before mimalloc returns it to the kernel.
-pub const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
+pub const PURGE_DELAY_MS: std::ffi::c_long = 60_000;
 
 // Declared here rather than through `libmimalloc-sys`'s `extended` feature, which would pull
 // in a crate (`cty`) for two C types; the symbols are in the mimalloc that `mimalloc` links.
