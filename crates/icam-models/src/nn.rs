@@ -13,6 +13,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
+use crate::depthwise::depthwise_conv2d;
 use crate::error::{ModelError, Result};
 use crate::host::{HostTensor, Precision};
 use crate::tap::Tapper;
@@ -190,7 +191,12 @@ impl ConvBn {
             }
         };
         let opts = ConvOptions::new_with_padding([s, s], padding, [1, 1], self.groups);
-        let y = conv2d(x, self.weight.clone(), Some(self.bias.clone()), opts);
+        let [cout, per_group, _, _] = self.weight.dims();
+        let y = if self.groups > 1 && self.groups == cout && per_group == 1 {
+            depthwise_conv2d(x, self.weight.clone(), self.bias.clone(), opts)
+        } else {
+            conv2d(x, self.weight.clone(), Some(self.bias.clone()), opts)
+        };
         tapper.tap_bias(&self.name, y, &self.bias)
     }
 }
