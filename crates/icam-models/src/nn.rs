@@ -13,7 +13,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
-use crate::depthwise::depthwise_conv2d;
+use crate::const_conv::{const_conv2d, gradient_kernel};
 use crate::error::{ModelError, Result};
 use crate::host::{HostTensor, Precision};
 use crate::tap::Tapper;
@@ -123,6 +123,9 @@ pub struct ConvBn {
     padding: Padding,
     groups: usize,
     kernel: usize,
+    /// The kernel of the input gradient ([`gradient_kernel`]) where the convolution has stride
+    /// 1: its backward pass is then a convolution ([`const_conv2d`]); else burn's.
+    grad_kernel: Option<Tensor<4>>,
 }
 
 /// Shape of a convolution.
@@ -170,14 +173,19 @@ impl ConvBn {
             }
             bias[k] = beta.get(k) - mean.get(k) * scale;
         }
+        let weight = b.upload(vec![cout, cin / groups, kernel, kernel], wf)?;
+        // Padding is at most k − 1 on a side (symmetric p ≤ (k−1)/2 in the zoo; TF "SAME" at
+        // stride 1 pads k − 1 in all).
+        let grad_kernel = (spec.stride == 1).then(|| gradient_kernel(&weight, groups));
         Ok(Self {
             name: bn.to_string(),
-            weight: b.upload(vec![cout, cin / groups, kernel, kernel], wf)?,
+            weight,
             bias: b.upload(vec![cout], bias)?,
             stride: spec.stride,
             padding: spec.padding,
             groups,
             kernel,
+            grad_kernel,
         })
     }
 
@@ -191,11 +199,9 @@ impl ConvBn {
             }
         };
         let opts = ConvOptions::new_with_padding([s, s], padding, [1, 1], self.groups);
-        let [cout, per_group, _, _] = self.weight.dims();
-        let y = if self.groups > 1 && self.groups == cout && per_group == 1 {
-            depthwise_conv2d(x, self.weight.clone(), self.bias.clone(), opts)
-        } else {
-            conv2d(x, self.weight.clone(), Some(self.bias.clone()), opts)
+        let y = match &self.grad_kernel {
+            Some(gk) => const_conv2d(x, self.weight.clone(), self.bias.clone(), gk.clone(), opts),
+            None => conv2d(x, self.weight.clone(), Some(self.bias.clone()), opts),
         };
         tapper.tap_bias(&self.name, y, &self.bias)
     }
