@@ -593,7 +593,11 @@ fn the_default_golden_in_passes_of_three_images() {
         &icam::finish_icam(&one, &cfg).unwrap().heat.data,
     );
     assert!(mx < 1e-4, "heat against one pass {mx:e}");
-    let gold = &all.iter().find(|c| c.name == "icam_default_f32").unwrap().heat;
+    let gold = &all
+        .iter()
+        .find(|c| c.name == "icam_default_f32")
+        .unwrap()
+        .heat;
     let (mx, mean) = stats(&heat.data, gold);
     assert!(mx <= 1e-2 && mean <= 1e-3, "{mx:e} {mean:e}");
 }
