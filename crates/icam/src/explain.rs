@@ -365,7 +365,8 @@ pub fn prepare_icam(
 }
 
 /// [`prepare_icam`] with at most `chunk` images per network pass (at least the one or two
-/// copies of the original image, which share the first pass). Only the first pass
+/// copies of the original image, which share the first pass), in the fewest passes, of even
+/// sizes. Only the first pass
 /// differentiates the input; the others stop their backward pass at the shallowest layer.
 pub fn prepare_icam_chunked(
     s: &Subject,
@@ -406,7 +407,10 @@ pub fn prepare_icam_chunked(
     let dup = cfg.score_target == ScoreTarget::Prob;
     let first_pert = if dup { 2 } else { 1 };
     let total = first_pert + n;
+    // The fewest passes of at most `chunk` images, as even as possible (18 images in passes
+    // of at most 16: two of 9, not 16 + 2), so the peak is no larger than it must be.
     let chunk = chunk.max(first_pert);
+    let chunk = total.div_ceil(total.div_ceil(chunk)).max(first_pert);
     let base_f64 = base.to_f64();
 
     progress(Stage::Network);
