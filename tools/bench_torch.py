@@ -2,6 +2,7 @@
 """The PyTorch side of `icam bench`, on the same machine, for the README's comparison.
 
   python tools/bench_torch.py --shared ../shared [--threads 2] [--repeats 5]
+      [--arch efficientnet_lite0 --weights ~/.cache/icam/models/efficientnet-lite0-57934424.pth]
 
 Measures, as `icam bench` does (median of REPEATS after one warm-up, peak RSS reset before
 each measurement through /proc/self/clear_refs): forward + backward to the input and the 16
@@ -51,16 +52,20 @@ def main():
     p.add_argument("--shared", default="../shared")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--arch", default="resnet50", help="resnet50 or efficientnet_lite0")
+    p.add_argument("--weights", default=None, help="default: the reference's ResNet-50 fixture")
     a = p.parse_args()
     sys.path.insert(0, os.path.join(a.shared, "reference"))
     import icam_ref as R
 
     R.set_determinism(a.threads)
     fx = os.path.join(a.shared, "reference", "fixtures")
-    net, _ = R.load_model(os.path.join(fx, "resnet50_seed0.safetensors"), "resnet50", torch.float32)
+    weights = a.weights or os.path.join(fx, "resnet50_seed0.safetensors")
+    net, _ = R.load_model(weights, a.arch, torch.float32)
     layers = R.default_layers(net)
     x0 = R.load_image(os.path.join(fx, "chelsea224.png"))
-    xin = R.to_model_input(x0, "imagenet")
+    norm = R.default_normalize(a.arch)
+    xin = R.to_model_input(x0, norm)
     rows = []
 
     def report(name, t, peak):
@@ -82,8 +87,11 @@ def main():
     cfg = R.ICAMConfig()
     noise, mask = R.make_perturbation_noise(cfg.n, 224, 224, cfg.alpha, cfg.seed)
     report(f"I-CAM per image (n={cfg.n}, {len(layers)} layers)",
-           *measure(a.repeats, lambda: R.integrative_cam(net, x0, layers, cfg, noise=noise, mask=mask)))
-    report("Grad-CAM per image (layer4)", *measure(a.repeats, lambda: R.baseline_cam(net, x0, "gradcam", ["layer4"])))
+           *measure(a.repeats, lambda: R.integrative_cam(net, x0, layers, cfg, noise=noise, mask=mask,
+                                                 normalize=norm)))
+    bl = R.default_baseline_layer(net)
+    report(f"Grad-CAM per image ({bl})",
+           *measure(a.repeats, lambda: R.baseline_cam(net, x0, "gradcam", [bl], normalize=norm)))
     print(json.dumps({"torch": torch.__version__, "threads": a.threads, "results": rows}))
 
 

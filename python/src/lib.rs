@@ -21,9 +21,10 @@ use numpy::PyUntypedArrayMethods;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-// As the `icam` binary: the network pass allocates and frees large buffers at a high rate.
+// As the `icam` binary: the network pass allocates and frees large buffers at a high rate
+// (icam_app::allocator).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: icam_app::allocator::MiMalloc = icam_app::allocator::MiMalloc;
 
 /// The options a call takes, as `icam` defines them: a list of dicts with `name` (the
 /// keyword), `flag` (the command-line flag), `kind` (`value`, `flag` or `list`), `default`,
@@ -73,6 +74,7 @@ fn read_image<'py>(py: Python<'py>, path: std::path::PathBuf) -> PyResult<Bound<
 
 #[pymodule]
 fn _icam(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    icam_app::allocator::keep_freed_memory();
     let py = m.py();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("IcamError", py.get_type::<errors::IcamError>())?;

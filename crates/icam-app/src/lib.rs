@@ -22,10 +22,12 @@
 //! - [`cases`]: the paper's four confidence/correctness cases as an HTML report, with the
 //!   nearest training examples of [`neighbours`].
 //! - [`output`]: all-or-nothing writing of a run's files; `.npy` reading and writing.
+//! - [`allocator`]: the front-ends' global allocator and its setting.
 //! - `options` (feature `options`): the options of the front-ends under the command line's
 //!   names, defaults and help (clap), shared by `icam` and the Python package; the one place
 //!   where this crate knows flags.
 
+pub mod allocator;
 pub mod cases;
 pub mod compare;
 pub mod dataset;

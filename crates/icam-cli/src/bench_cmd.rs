@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use icam::{CamSpec, Perturbations, Preset, Subject, Target, explain_cam, explain_icam};
-use icam_models::{HostTensor, Objective, trace};
+use icam_models::{HostTensor, Objective, activations, trace};
 use serde_json::json;
 
 use icam_app::options::ModelArgs;
@@ -25,6 +25,11 @@ pub struct BenchArgs {
     /// Skip the method timings (I-CAM n=8, Grad-CAM, Score-CAM, Ablation-CAM).
     #[arg(long)]
     pub network_only: bool,
+    /// Time the network rows forward only (the taps recorded, no gradients, no autodiff
+    /// graph): with the default forward+backward rows, this splits a pass's time (and a
+    /// profile) into its forward and backward halves.
+    #[arg(long)]
+    pub forward_only: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -162,16 +167,26 @@ fn measure_one(a: &BenchArgs, index: usize) -> Result<serde_json::Value> {
             icam_models::Precision::F64 => HostTensor::f64(shape, data),
         };
         let objs = vec![Objective::Prob(0); b];
-        (
-            format!(
-                "forward+backward (input + {} taps), batch {b}",
-                layers.len()
-            ),
-            measure(a.repeats, || {
-                trace(net, &batch, &layers, &objs, true)?;
-                Ok(())
-            })?,
-        )
+        if a.forward_only {
+            (
+                format!("forward only ({} taps), batch {b}", layers.len()),
+                measure(a.repeats, || {
+                    activations(net, &batch, &layers)?;
+                    Ok(())
+                })?,
+            )
+        } else {
+            (
+                format!(
+                    "forward+backward (input + {} taps), batch {b}",
+                    layers.len()
+                ),
+                measure(a.repeats, || {
+                    trace(net, &batch, &layers, &objs, true)?;
+                    Ok(())
+                })?,
+            )
+        }
     } else {
         let s = Subject {
             net,

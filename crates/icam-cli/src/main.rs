@@ -27,11 +27,9 @@ mod status;
 
 use clap::{Parser, Subcommand};
 
-// The network pass allocates and frees large buffers at a high rate; glibc's allocator returns
-// them to the kernel and faults them back in (a measured 15% of the time of a ResNet-50
-// backward pass). mimalloc keeps them.
+// The network pass allocates and frees large buffers at a high rate: see icam_app::allocator.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: icam_app::allocator::MiMalloc = icam_app::allocator::MiMalloc;
 
 #[derive(Parser, Debug)]
 #[command(name = "icam", version, about = "Explain a CNN's decision with Integrative CAM", long_about = None)]
@@ -65,6 +63,7 @@ enum Cmd {
 }
 
 fn main() -> std::process::ExitCode {
+    icam_app::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let r = match &cli.cmd {
         Cmd::Explain(a) => explain_cmd::run(a),

@@ -16,7 +16,6 @@
 //! `_head_act` under [`CandidateRule::BlockActivations`]; the baselines' default layer is
 //! `_head_act`.
 
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::error::{ModelError, Result};
@@ -197,10 +196,10 @@ fn round_filters(c: usize, width: f64) -> usize {
 
 /// ReLU6 `min(max(x, 0), 6)` with PyTorch's gradient: 1 on the open interval (0, 6) only, 0 at
 /// the end points (A26; PyTorch's `hardtanh_backward` masks `x <= 0 || x >= 6`). burn's
-/// `activation::relu6` is a `clamp`, whose gradient is 1 at both end points, so it is not used.
+/// `activation::relu6` is a `clamp`, whose gradient is 1 at both end points, so it is not used;
+/// [`crate::activation::relu6`] computes it in one pass each way on the CPU.
 pub fn relu6(x: Tensor<4>) -> Tensor<4> {
-    let saturated = x.clone().greater_equal_elem(6.0);
-    relu(x).mask_fill(saturated, 6.0)
+    crate::activation::relu6(x)
 }
 
 /// One MBConv block: [1×1 expand, BN, ReLU6] → k×k depthwise (stride s), BN, ReLU6 → 1×1

@@ -9,6 +9,8 @@
 //! Models hold a burn [`Device`](burn::tensor::Device); the same code runs on the Flex CPU
 //! backend and, with the `cuda` feature, on `burn-cuda`.
 
+pub mod activation;
+pub mod const_conv;
 pub mod efficientnet;
 pub mod error;
 pub mod host;

@@ -32,8 +32,11 @@ pub enum ScoreTarget {
     Logit,
 }
 
-/// The largest number of perturbations accepted (the batch holds `n + 2` images).
-pub const MAX_PERTURBATIONS: usize = 64;
+/// The largest number of perturbations accepted. The network passes run in chunks of
+/// [`crate::explain::ICAM_CHUNK`] images, so `n` costs time, not network memory; the cap bounds
+/// what is held for every perturbation at once (its noise and mask, about 0.25 MB at 224×224,
+/// and its `φ` maps).
+pub const MAX_PERTURBATIONS: usize = 4096;
 
 /// Every option of I-CAM. Field names and JSON keys follow the reference implementation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,7 +93,7 @@ impl IcamConfig {
         }
         if self.n > MAX_PERTURBATIONS {
             return bad(format!(
-                "--n must be at most {MAX_PERTURBATIONS} (every perturbation is one more image in the network batch), got {}",
+                "--n must be at most {MAX_PERTURBATIONS} (the noise and mask of every perturbation are held in memory), got {}",
                 self.n
             ));
         }

@@ -341,19 +341,43 @@ pub fn explain_icam(
     finish_icam(&p, cfg)
 }
 
+/// Images per network pass of I-CAM ([`prepare_icam`]): the batch `[x, x, I'_1 … I'_n]` runs in
+/// chunks of this many, so the memory of a run stays flat as `n` grows. Per-sample results do
+/// not depend on the chunking (eval-mode BatchNorm keeps samples independent, A24): every
+/// layer's activations and gradients are reduced to the `φ` maps and distances of Eq. 3 chunk
+/// by chunk, and only the original image's are kept.
+pub const ICAM_CHUNK: usize = 16;
+
 /// The network pass and everything that does not depend on the bias (Eqs. 3–14): target
 /// class, perturbation weights, layer scores and selection.
 ///
 /// One batched forward/backward pass (A24): `[x, x, I'_1 … I'_n]`, where the first copy
 /// differentiates the logit `S^c` (the CAM gradients `g`, A23), the second the score target
 /// `O` (the input gradient of Eq. 3, A9), and the perturbed images `O` (the `φ` of Eq. 3).
-/// With `score_target = logit` the first two coincide and the batch is `n + 1`.
+/// With `score_target = logit` the first two coincide and the batch is `n + 1`. The batch
+/// runs in chunks of [`ICAM_CHUNK`] images ([`prepare_icam_chunked`]).
 pub fn prepare_icam(
     s: &Subject,
     layers: &[String],
     cfg: &IcamConfig,
     target: Target,
     perturbations: &Perturbations,
+    progress: &mut dyn FnMut(Stage),
+) -> Result<IcamPrepared> {
+    prepare_icam_chunked(s, layers, cfg, target, perturbations, ICAM_CHUNK, progress)
+}
+
+/// [`prepare_icam`] with at most `chunk` images per network pass (at least the one or two
+/// copies of the original image, which share the first pass), in the fewest passes, of even
+/// sizes. Only the first pass
+/// differentiates the input; the others stop their backward pass at the shallowest layer.
+pub fn prepare_icam_chunked(
+    s: &Subject,
+    layers: &[String],
+    cfg: &IcamConfig,
+    target: Target,
+    perturbations: &Perturbations,
+    chunk: usize,
     progress: &mut dyn FnMut(Stage),
 ) -> Result<IcamPrepared> {
     cfg.validate()?;
@@ -385,42 +409,101 @@ pub fn prepare_icam(
     let xp = perturb(&base, perturbations, cfg.alpha)?;
     let dup = cfg.score_target == ScoreTarget::Prob;
     let first_pert = if dup { 2 } else { 1 };
-    let mut data = base.to_f64();
-    if dup {
-        data.extend(base.to_f64());
-    }
-    data.extend(xp.to_f64());
-    let mut batch = to_precision(vec![first_pert + n, 3, h, w], data, prec);
-    if cfg.space == Space::Pixel {
-        batch = norm.apply_tensor(&batch);
-    }
+    let total = first_pert + n;
+    // The fewest passes of at most `chunk` images, as even as possible (18 images in passes
+    // of at most 16: two of 9, not 16 + 2), so the peak is no larger than it must be.
+    let chunk = chunk.max(first_pert);
+    let chunk = total.div_ceil(total.div_ceil(chunk)).max(first_pert);
+    let base_f64 = base.to_f64();
 
     progress(Stage::Network);
-    let mut class = 0;
-    let tr = trace_with(s.net, &batch, layers, true, |logits| {
-        class = target.resolve(&logits.sample_f64(0));
-        let o = match cfg.score_target {
-            ScoreTarget::Prob => Objective::Prob(class),
-            ScoreTarget::Logit => Objective::Logit(class),
-        };
-        let mut objs = vec![Objective::Logit(class)];
-        if dup {
-            objs.push(o);
+    // Filled by the first pass: the class, Eq. 3's input-gradient map and the original
+    // image's layers; then by every pass: logits and Eq. 3's per-layer φ.
+    let mut class = None;
+    let mut ig = None;
+    let mut originals = Vec::with_capacity(layers.len());
+    let mut logits: Vec<Vec<f64>> = Vec::with_capacity(n + 1);
+    let mut phis: Vec<Vec<Map>> = vec![Vec::with_capacity(n); layers.len()];
+    let mut start = 0;
+    while start < total {
+        let end = (start + chunk).min(total);
+        let mut data = Vec::with_capacity((end - start) * 3 * hw);
+        for j in start..end {
+            if j < first_pert {
+                data.extend_from_slice(&base_f64);
+            } else {
+                data.extend(xp.sample_f64(j - first_pert));
+            }
         }
-        objs.extend(std::iter::repeat_n(o, n));
-        Ok(objs)
-    })?;
-    let c = class;
-    check_finite("logits", &tr.logits)?;
-    let input_grad = tr.input_grad.as_ref().expect("input gradient requested");
-    check_finite("input gradients", input_grad)?;
+        let mut batch = to_precision(vec![end - start, 3, h, w], data, prec);
+        if cfg.space == Space::Pixel {
+            batch = norm.apply_tensor(&batch);
+        }
+        let first = start == 0;
+        let tr = trace_with(s.net, &batch, layers, first, |l| {
+            let c = *class.get_or_insert_with(|| target.resolve(&l.sample_f64(0)));
+            let o = match cfg.score_target {
+                ScoreTarget::Prob => Objective::Prob(c),
+                ScoreTarget::Logit => Objective::Logit(c),
+            };
+            Ok((start..end)
+                .map(|j| if j == 0 { Objective::Logit(c) } else { o })
+                .collect())
+        })?;
+        check_finite("logits", &tr.logits)?;
+        if first {
+            let input_grad = tr.input_grad.as_ref().expect("input gradient requested");
+            check_finite("input gradients", input_grad)?;
+            let gi = input_grad.sample_f64(if dup { 1 } else { 0 });
+            let g0: Vec<f64> = match cfg.space {
+                Space::Input => gi,
+                Space::Pixel => gi
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &g)| norm.grad_to_pixel(g, j / hw))
+                    .collect(),
+            };
+            ig = Some(input_gradient_map(&base_f64, &g0, 3, h, w));
+            // Keep what the layer maps need: the original image's activations and CAM
+            // gradients.
+            for ((name, acts), grads) in layers.iter().zip(&tr.activations).zip(&tr.grads) {
+                let [_, k, lh, lw] = dims4(acts);
+                let (a, g) = (acts.sample_f64(0), grads.sample_f64(0));
+                if g.iter().any(|v| !v.is_finite()) {
+                    return Err(IcamError::Numeric(format!("NaN gradient at layer {name}")));
+                }
+                originals.push(OriginalLayer {
+                    shape: (k, lh, lw),
+                    a,
+                    g,
+                });
+            }
+            logits.push(tr.logits.sample_f64(0));
+        }
+        // The φ maps of Eq. 3 of the perturbed images of this pass (their distances to the
+        // input-gradient map depend on scoring options only: `score`).
+        for j in start.max(first_pert)..end {
+            let b = j - start;
+            logits.push(tr.logits.sample_f64(b));
+            for li in 0..layers.len() {
+                let [_, k, lh, lw] = dims4(&tr.activations[li]);
+                let phi = phi_norm_map(
+                    &tr.activations[li].sample_f64(b),
+                    &tr.grads[li].sample_f64(b),
+                    k,
+                    lh,
+                    lw,
+                );
+                phis[li].push(phi);
+            }
+        }
+        start = end;
+    }
+    let c = class.expect("set by the first pass");
+    let ig = ig.expect("set by the first pass");
 
     // Perturbation weights (Eqs. 5–10).
     progress(Stage::Weights);
-    let logits: Vec<Vec<f64>> = std::iter::once(0)
-        .chain(first_pert..first_pert + n)
-        .map(|b| tr.logits.sample_f64(b))
-        .collect();
     let x_ref: Vec<f64> = s.image.data.iter().map(|&v| v as f64).collect();
     let ssim_p = cfg.ssim_params();
     let mut per = Vec::with_capacity(n);
@@ -448,52 +531,8 @@ pub fn prepare_icam(
         });
     }
 
-    // The maps of Eq. 3: input × gradient and every layer's φ per perturbation.
+    // Layer distances and scores (Eq. 3) and the selection.
     progress(Stage::Scores);
-    let gi = input_grad.sample_f64(if dup { 1 } else { 0 });
-    let (x0, g0): (Vec<f64>, Vec<f64>) = match cfg.space {
-        Space::Input => (base.to_f64(), gi),
-        Space::Pixel => (
-            base.to_f64(),
-            gi.iter()
-                .enumerate()
-                .map(|(j, &g)| norm.grad_to_pixel(g, j / hw))
-                .collect(),
-        ),
-    };
-    let ig = input_gradient_map(&x0, &g0, 3, h, w);
-    let mut phis = Vec::with_capacity(layers.len());
-    for li in 0..layers.len() {
-        let [_, k, lh, lw] = dims4(&tr.activations[li]);
-        let pm = (0..n)
-            .map(|i| {
-                let b = first_pert + i;
-                phi_norm_map(
-                    &tr.activations[li].sample_f64(b),
-                    &tr.grads[li].sample_f64(b),
-                    k,
-                    lh,
-                    lw,
-                )
-            })
-            .collect::<Vec<_>>();
-        phis.push(pm);
-    }
-
-    // Keep what the layer maps need: the original image's activations and CAM gradients.
-    let mut originals = Vec::with_capacity(layers.len());
-    for ((name, acts), grads) in layers.iter().zip(&tr.activations).zip(&tr.grads) {
-        let [_, k, lh, lw] = dims4(acts);
-        let (a, g) = (acts.sample_f64(0), grads.sample_f64(0));
-        if g.iter().any(|v| !v.is_finite()) {
-            return Err(IcamError::Numeric(format!("NaN gradient at layer {name}")));
-        }
-        originals.push(OriginalLayer {
-            shape: (k, lh, lw),
-            a,
-            g,
-        });
-    }
     check_nonzero_grads(originals.iter().any(|o| o.g.iter().any(|&v| v != 0.0)), c)?;
     let scored = score(cfg, &mut per, &ig, &phis, [h, w]);
     Ok(IcamPrepared {

@@ -29,9 +29,9 @@ pub mod similarity;
 pub use config::{IcamConfig, ScoreTarget, Space};
 pub use error::{IcamError, Result};
 pub use explain::{
-    BaselineResult, CamProgress, CamSpec, FinerReport, IcamPrepared, IcamReport, IcamResult, Stage,
-    Subject, Target, explain_baseline, explain_cam, explain_icam, finish_icam, prepare_icam,
-    rescore_icam,
+    BaselineResult, CamProgress, CamSpec, FinerReport, ICAM_CHUNK, IcamPrepared, IcamReport,
+    IcamResult, Stage, Subject, Target, explain_baseline, explain_cam, explain_icam, finish_icam,
+    prepare_icam, prepare_icam_chunked, rescore_icam,
 };
 pub use maps::{Map, Upsample};
 pub use methods::finer::Finer;

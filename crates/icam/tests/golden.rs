@@ -574,3 +574,60 @@ fn one_network_pass_serves_every_bias_variant() {
     assert!(rescore_icam(&own, &layers[..2], &exp).is_err());
     assert!(rescore_icam(&prep, sub, &other).is_err());
 }
+
+#[test]
+fn the_default_golden_in_passes_of_three_images() {
+    // I-CAM's batch [x, x, I'_1 … I'_8] in four passes of at most 3 images: the numbers of one
+    // pass up to float32 rounding (the gemm blocks a smaller batch differently), the same
+    // selection, and the golden heat map.
+    let Some(shared) = shared_dir() else { return };
+    let env = Env::new(shared.clone());
+    let all = cases(&shared);
+    let model = &env.models["float32"];
+    let img = env.image(&all[0].opts);
+    let s = Subject {
+        net: model.net.as_ref(),
+        image: &img,
+        normalization: Normalization::ImageNet,
+    };
+    let fx = shared.join("reference");
+    let p = perturbations(
+        &fx.join("fixtures/noise_n8_seed0.npy"),
+        &fx.join("fixtures/mask_n8_a0.4_seed0.npy"),
+    );
+    let layers = model.net.candidate_layers();
+    let cfg = IcamConfig::default();
+    let run = |chunk| {
+        icam::prepare_icam_chunked(&s, &layers, &cfg, Target::Predicted, &p, chunk, &mut |_| {})
+            .unwrap()
+    };
+    let (one, three) = (run(64), run(3));
+    let max_rel = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+            .fold(0.0, f64::max)
+    };
+    assert_eq!(three.logits.len(), one.logits.len());
+    for (a, b) in three.logits.iter().zip(&one.logits) {
+        assert!(max_rel(a, b) < 1e-4, "logits {:e}", max_rel(a, b));
+    }
+    for (a, b) in three.dists.iter().zip(&one.dists) {
+        assert!(max_rel(a, b) < 1e-4, "distances {:e}", max_rel(a, b));
+    }
+    assert!(max_rel(&three.scores, &one.scores) < 1e-4);
+    assert_eq!(three.sel.selected, one.sel.selected);
+    let heat = icam::finish_icam(&three, &cfg).unwrap().heat;
+    let (mx, _) = stats(
+        &heat.data,
+        &icam::finish_icam(&one, &cfg).unwrap().heat.data,
+    );
+    assert!(mx < 1e-4, "heat against one pass {mx:e}");
+    let gold = &all
+        .iter()
+        .find(|c| c.name == "icam_default_f32")
+        .unwrap()
+        .heat;
+    let (mx, mean) = stats(&heat.data, gold);
+    assert!(mx <= 1e-2 && mean <= 1e-3, "{mx:e} {mean:e}");
+}
