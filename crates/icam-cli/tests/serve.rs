@@ -398,8 +398,9 @@ fn explanations_equal_the_cli_outputs() {
         assert!((g[0] as f32 / 255.0 - h).abs() <= 0.5 / 255.0 + 1e-6);
     }
     // One entry per candidate layer, with the report's scores, weights and selection.
+    // (the recommended preset's 17 on Lite0: 16 depthwise activations and `_head_act`)
     let layers = e["layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 16);
+    assert_eq!(layers.len(), 17);
     let selected: Vec<&Value> = layers
         .iter()
         .filter(|l| l["selected"] == true)
@@ -781,8 +782,9 @@ fn the_page_explains_the_example_photo_in_chromium() {
         let first = js("return document.getElementById('heat').src").await;
         assert_eq!(js("return document.getElementById('summary').dataset.class").await, "282");
         assert_eq!(js("return document.querySelectorAll('#top5 button').length").await, 5);
-        // The layer grid: every candidate layer and the fused map; the selection highlighted.
-        assert_eq!(js("return document.querySelectorAll('#grid .tile').length").await, 17);
+        // The layer grid: every candidate layer (17 under the recommended preset) and the fused
+        // map; the selection highlighted.
+        assert_eq!(js("return document.querySelectorAll('#grid .tile').length").await, 18);
         let selected = js("return document.querySelectorAll('#grid .tile.selected').length").await;
         assert!(selected.as_u64().unwrap() >= 1, "{selected}");
         c.screenshot()
@@ -873,7 +875,7 @@ fn the_page_explains_the_example_photo_in_chromium() {
         };
         let e = error("const l = document.querySelector('[data-option=layers]'); l.value = 'nope'; l.dispatchEvent(new Event('change'))").await;
         assert!(
-            e.starts_with("Error: unknown layer `nope` for efficientnet_lite0; valid layers: _blocks.0,"),
+            e.starts_with("Error: unknown layer `nope` for efficientnet_lite0; valid layers: _blocks.0._depthwise_act, _blocks.0,"),
             "{e}"
         );
         js("document.querySelector('[data-option=layers]').value = ''").await;

@@ -596,7 +596,7 @@ fn the_default_golden_in_passes_of_three_images() {
         &fx.join("fixtures/mask_n8_a0.4_seed0.npy"),
     );
     let layers = model.net.candidate_layers();
-    let cfg = IcamConfig::default();
+    let cfg = Preset::Paper.config(); // the golden is the paper's reading
     let run = |chunk| {
         icam::prepare_icam_chunked(&s, &layers, &cfg, Target::Predicted, &p, chunk, &mut |_| {})
             .unwrap()

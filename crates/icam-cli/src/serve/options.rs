@@ -264,8 +264,8 @@ mod tests {
             "--no-clamp-mds is a flag: give true or false, not `maybe`"
         );
         assert_eq!(
-            e(&[("n", "65")]),
-            "--n must be at most 64 (every perturbation is one more image in the network batch), got 65"
+            e(&[("n", "4097")]),
+            "--n must be at most 4096 (the noise and mask of every perturbation are held in memory), got 4097"
         );
         assert!(e(&[("alpha", "1.5")]).contains("alpha"));
         assert!(e(&[("help", "")]).starts_with("unexpected argument '--help'"));
