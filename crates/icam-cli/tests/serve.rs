@@ -252,7 +252,9 @@ fn model_lists_classes_layers_methods_and_options() {
     assert_eq!(m["num_classes"], 1000);
     assert_eq!(m["classes"][282], "tiger cat");
     assert_eq!(m["classes"].as_array().unwrap().len(), 1000);
-    assert_eq!(m["candidate_layers"][0], "_blocks.0");
+    // The default (recommended) preset's candidates: 16 depthwise activations and the head.
+    assert_eq!(m["candidate_layers"][0], "_blocks.0._depthwise_act");
+    assert_eq!(m["candidate_layers"].as_array().unwrap().len(), 17);
     assert_eq!(m["baseline_layer"], "_head_act");
     // The methods are the library's.
     let methods: Vec<&str> = m["methods"]

@@ -69,7 +69,8 @@ pub fn model_json(model: &LoadedModel, name: &str, options: &Options, limits: &L
         "arch": net.arch(),
         "num_classes": net.num_classes(),
         "classes": classes,
-        "candidate_layers": net.candidate_layers(),
+        // I-CAM's candidates under the default preset (each preset's rule may pick others).
+        "candidate_layers": icam::IcamConfig::default().candidate_layers(net),
         "baseline_layer": net.baseline_layer(),
         "normalize": model.normalization.name(),
         "no_resize": model.no_resize,
