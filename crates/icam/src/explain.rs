@@ -485,16 +485,15 @@ pub fn prepare_icam_chunked(
         for j in start.max(first_pert)..end {
             let b = j - start;
             logits.push(tr.logits.sample_f64(b));
-            for li in 0..layers.len() {
-                let [_, k, lh, lw] = dims4(&tr.activations[li]);
-                let phi = phi_norm_map(
-                    &tr.activations[li].sample_f64(b),
-                    &tr.grads[li].sample_f64(b),
+            for ((pm, acts), grads) in phis.iter_mut().zip(&tr.activations).zip(&tr.grads) {
+                let [_, k, lh, lw] = dims4(acts);
+                pm.push(phi_norm_map(
+                    &acts.sample_f64(b),
+                    &grads.sample_f64(b),
                     k,
                     lh,
                     lw,
-                );
-                phis[li].push(phi);
+                ));
             }
         }
         start = end;
