@@ -68,8 +68,17 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     if let Some(p) = &outcome.prominence {
         eprintln!("layer prominence: {}", p.display());
     }
+    let rate = if outcome.evaluated > 0 && outcome.seconds > 0.0 {
+        format!(
+            " ({:.2} images/s, {:.2} s per image)",
+            outcome.evaluated as f64 / outcome.seconds,
+            outcome.seconds / outcome.evaluated as f64
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "{} images in {:.1} s; per-image rows in {}",
+        "{} images in {:.1} s{rate}; per-image rows in {}",
         outcome.evaluated,
         outcome.seconds,
         outcome.per_image.display()
