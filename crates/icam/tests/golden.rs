@@ -498,6 +498,15 @@ fn intermediates_of_the_default_f64_run() {
     );
 }
 
+/// The reference's perturbations of the default run (n = 8, α = 0.4, seed 0).
+fn default_perturbations(shared: &Path) -> Perturbations {
+    let fx = shared.join("reference/fixtures");
+    perturbations(
+        &fx.join("noise_n8_seed0.npy"),
+        &fx.join("mask_n8_a0.4_seed0.npy"),
+    )
+}
+
 #[test]
 fn one_network_pass_serves_every_bias_variant() {
     // prepare_icam once, finish_icam per bias: the same maps as separate runs (Fig. 2).
@@ -511,11 +520,7 @@ fn one_network_pass_serves_every_bias_variant() {
         image: &img,
         normalization: Normalization::ImageNet,
     };
-    let fx = shared.join("reference");
-    let p = perturbations(
-        &fx.join("fixtures/noise_n8_seed0.npy"),
-        &fx.join("fixtures/mask_n8_a0.4_seed0.npy"),
-    );
+    let p = default_perturbations(&shared);
     let layers = model.net.candidate_layers();
     let prep = icam::prepare_icam(
         &s,
@@ -590,11 +595,7 @@ fn the_default_golden_in_passes_of_three_images() {
         image: &img,
         normalization: Normalization::ImageNet,
     };
-    let fx = shared.join("reference");
-    let p = perturbations(
-        &fx.join("fixtures/noise_n8_seed0.npy"),
-        &fx.join("fixtures/mask_n8_a0.4_seed0.npy"),
-    );
+    let p = default_perturbations(&shared);
     let layers = model.net.candidate_layers();
     let cfg = Preset::Paper.config(); // the golden is the paper's reading
     let run = |chunk| {
