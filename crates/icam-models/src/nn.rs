@@ -13,7 +13,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
-use crate::const_conv::{const_conv2d, gradient_kernel};
+use crate::const_conv::{const_conv2d, gradient_kernel, routes};
 use crate::error::{ModelError, Result};
 use crate::host::{HostTensor, Precision};
 use crate::tap::Tapper;
@@ -123,10 +123,8 @@ pub struct ConvBn {
     padding: Padding,
     groups: usize,
     kernel: usize,
-    /// The kernel of the input gradient ([`gradient_kernel`]) of the stride-1 1×1 and depthwise
-    /// convolutions: their backward pass is then a convolution ([`const_conv2d`]); else burn's.
-    /// (For dense k×k convolutions, Flex's im2col path measured slower than burn's transposed
-    /// convolution: ResNet-50 batch 1 forward+backward 123–126 ms against 98–103 ms.)
+    /// The kernel of the input gradient ([`gradient_kernel`]) of the convolutions that go
+    /// through [`const_conv2d`] ([`routes`]); `None`: burn's `conv2d`.
     grad_kernel: Option<Tensor<4>>,
 }
 
@@ -177,7 +175,7 @@ impl ConvBn {
         }
         let weight = b.upload(vec![cout, cin / groups, kernel, kernel], wf)?;
         let depthwise = groups == cout && groups == cin;
-        let grad_kernel = (spec.stride == 1 && (kernel == 1 || depthwise))
+        let grad_kernel = routes([kernel; 2], [spec.stride; 2], depthwise)
             .then(|| gradient_kernel(&weight, groups));
         Ok(Self {
             name: bn.to_string(),

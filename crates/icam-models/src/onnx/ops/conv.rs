@@ -7,6 +7,7 @@ use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 
 use super::{Ctx, Kernel, dev, out};
+use crate::const_conv::{const_conv2d, gradient_kernel, routes};
 use crate::host::{HostTensor, Precision};
 use crate::onnx::graph::NodeDef;
 use crate::onnx::value::{Ft, Layout, Meta, Value};
@@ -209,6 +210,9 @@ fn r4(v: Option<Value>) -> Tensor<4> {
 struct Conv {
     weight: Tensor<4>,
     bias: Tensor<1>,
+    /// [`gradient_kernel`] of the convolutions that take the fast input gradient
+    /// ([`routes`]: 1×1 at stride 1, depthwise), as in the zoo's networks.
+    grad_kernel: Option<Tensor<4>>,
     shape: [usize; 4],
     groups: usize,
     win: Window,
@@ -244,9 +248,13 @@ pub fn conv(ctx: &Ctx, folded: Option<ConvWeights>) -> Result<Box<dyn Kernel>, S
     let bias = up(vec![cw.shape[0]], cw.b)
         .to_burn::<1>(ctx.device, ctx.precision)
         .map_err(|e| e.to_string())?;
+    let depthwise = groups > 1 && cw.shape[1] == 1 && cw.shape[0] == groups as usize;
+    let grad_kernel = (win.dilation == [1, 1] && routes(kernel, win.stride, depthwise))
+        .then(|| gradient_kernel(&weight, groups as usize));
     Ok(Box::new(Conv {
         weight,
         bias,
+        grad_kernel,
         shape: cw.shape,
         groups: groups as usize,
         win,
@@ -277,12 +285,10 @@ impl Kernel for Conv {
             self.win.dilation,
             self.groups,
         );
-        Value::Dev(Ft::R4(conv2d(
-            x,
-            self.weight.clone(),
-            Some(self.bias.clone()),
-            opts,
-        )))
+        Value::Dev(Ft::R4(match &self.grad_kernel {
+            Some(gk) => const_conv2d(x, self.weight.clone(), self.bias.clone(), gk.clone(), opts),
+            None => conv2d(x, self.weight.clone(), Some(self.bias.clone()), opts),
+        }))
     }
 }
 
