@@ -2,8 +2,9 @@
 //! Everything after the network is float64 (A20).
 
 use icam_models::{
-    HostTensor, Network, Normalization, Objective, PixelImage, Precision, trace_with,
+    HostData, HostTensor, Network, Normalization, Objective, PixelImage, Precision, trace_with,
 };
+use rayon::prelude::*;
 use serde::Serialize;
 
 pub use crate::cam::{CamProgress, CamSpec, FinerReport, explain_cam};
@@ -20,7 +21,7 @@ use crate::scaling::Scaling;
 use crate::scoring::{
     Selection, input_gradient_map, layer_distance, layer_score, phi_norm_map, select_layers,
 };
-use crate::similarity::{log_softmax, mdd, mds, perturbation_weight, ssim, svim};
+use crate::similarity::{SsimReference, log_softmax, mdd, mds, perturbation_weight, svim};
 
 /// Which class to explain (A22).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,6 +167,17 @@ pub fn explain_baseline(
         ..CamSpec::new(method.name())
     };
     explain_cam(s, &spec, layers, targets, &mut |_| {})
+}
+
+/// Eq. 3's `‖φ‖` map of image `b` of a layer's activations and gradients, read in place.
+fn sample_phi_map(acts: &HostTensor, grads: &HostTensor, b: usize) -> Map {
+    let [_, k, lh, lw] = dims4(acts);
+    let at = b * k * lh * lw..(b + 1) * k * lh * lw;
+    match (&acts.data, &grads.data) {
+        (HostData::F32(a), HostData::F32(g)) => phi_norm_map(&a[at.clone()], &g[at], k, lh, lw),
+        (HostData::F64(a), HostData::F64(g)) => phi_norm_map(&a[at.clone()], &g[at], k, lh, lw),
+        _ => phi_norm_map(&acts.sample_f64(b), &grads.sample_f64(b), k, lh, lw),
+    }
 }
 
 fn dims4(t: &HostTensor) -> [usize; 4] {
@@ -481,20 +493,19 @@ pub fn prepare_icam_chunked(
             logits.push(tr.logits.sample_f64(0));
         }
         // The φ maps of Eq. 3 of the perturbed images of this pass (their distances to the
-        // input-gradient map depend on scoring options only: `score`).
-        for j in start.max(first_pert)..end {
-            let b = j - start;
-            logits.push(tr.logits.sample_f64(b));
-            for ((pm, acts), grads) in phis.iter_mut().zip(&tr.activations).zip(&tr.grads) {
-                let [_, k, lh, lw] = dims4(acts);
-                pm.push(phi_norm_map(
-                    &acts.sample_f64(b),
-                    &grads.sample_f64(b),
-                    k,
-                    lh,
-                    lw,
-                ));
-            }
+        // input-gradient map depend on scoring options only: `score`), every (layer, image)
+        // pair in parallel.
+        let batch: Vec<usize> = (start.max(first_pert) - start..end - start).collect();
+        logits.extend(batch.iter().map(|&b| tr.logits.sample_f64(b)));
+        let maps: Vec<Map> = (0..layers.len() * batch.len())
+            .into_par_iter()
+            .map(|i| {
+                let l = i / batch.len();
+                sample_phi_map(&tr.activations[l], &tr.grads[l], batch[i % batch.len()])
+            })
+            .collect();
+        for (pm, layer_maps) in phis.iter_mut().zip(maps.chunks(batch.len().max(1))) {
+            pm.extend_from_slice(layer_maps);
         }
         start = end;
     }
@@ -504,16 +515,21 @@ pub fn prepare_icam_chunked(
     // Perturbation weights (Eqs. 5–10).
     progress(Stage::Weights);
     let x_ref: Vec<f64> = s.image.data.iter().map(|&v| v as f64).collect();
-    let ssim_p = cfg.ssim_params();
-    let mut per = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut view = xp.sample_f64(i);
-        if cfg.space == Space::Input {
-            for (j, v) in view.iter_mut().enumerate() {
-                *v = norm.invert_f64(*v, j / hw);
+    let reference = SsimReference::new(&x_ref, 3, h, w, &cfg.ssim_params());
+    let ssims: Vec<f64> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut view = xp.sample_f64(i);
+            if cfg.space == Space::Input {
+                for (j, v) in view.iter_mut().enumerate() {
+                    *v = norm.invert_f64(*v, j / hw);
+                }
             }
-        }
-        let ss = ssim(&x_ref, &view, 3, h, w, &ssim_p);
+            reference.ssim(&view)
+        })
+        .collect();
+    let mut per = Vec::with_capacity(n);
+    for (i, &ss) in ssims.iter().enumerate() {
         let d = mdd(&logits[0], &logits[i + 1]);
         per.push(PerturbationReport {
             i: i + 1,
@@ -580,9 +596,9 @@ fn score(
         crate::scoring::ScoreNormalize::None => ig.clone(),
     };
     let dists: Vec<Vec<f64>> = phis
-        .iter()
+        .par_iter()
         .map(|pm| {
-            pm.iter()
+            pm.par_iter()
                 .map(|phi| layer_distance(&ig_n, phi, cfg.score_upsample, cfg.score_normalize))
                 .collect()
         })

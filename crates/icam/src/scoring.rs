@@ -21,14 +21,15 @@ pub fn input_gradient_map(x: &[f64], g: &[f64], c: usize, h: usize, w: usize) ->
 }
 
 /// `‖φ_{i,l}‖_F` along the channels (Eq. 3, right term), `φ = relu(A ⊙ ∂O/∂A)`:
-/// `sqrt(Σ_k relu(A_k·G_k)²)` per position. `a`, `g`: `(k, h, w)`.
-pub fn phi_norm_map(a: &[f64], g: &[f64], k: usize, h: usize, w: usize) -> Map {
+/// `sqrt(Σ_k relu(A_k·G_k)²)` per position, in float64 whatever the network's precision.
+/// `a`, `g`: `(k, h, w)`.
+pub fn phi_norm_map<T: Copy + Into<f64>>(a: &[T], g: &[T], k: usize, h: usize, w: usize) -> Map {
     let hw = h * w;
-    let mut acc = vec![0.0; hw];
+    let mut acc = vec![0.0f64; hw];
     for ch in 0..k {
         let (ac, gc) = (&a[ch * hw..(ch + 1) * hw], &g[ch * hw..(ch + 1) * hw]);
         for p in 0..hw {
-            let v = (ac[p] * gc[p]).max(0.0);
+            let v = (ac[p].into() * gc[p].into()).max(0.0);
             acc[p] += v * v;
         }
     }

@@ -38,24 +38,103 @@ pub fn gaussian_kernel1d(win: usize, sigma: f64) -> Vec<f64> {
     k.into_iter().map(|v| v / s).collect()
 }
 
-/// Separable "valid" filtering of one `h × w` channel: rows, then columns.
+/// Separable "valid" filtering of one `h × w` channel: rows, then columns. Each output is the
+/// sum over the taps in order, accumulated tap by tap across a whole row so that the loops run
+/// over contiguous memory (and vectorise).
 fn filter_valid(x: &[f64], h: usize, w: usize, k: &[f64]) -> Vec<f64> {
     let n = k.len();
     let (oh, ow) = (h + 1 - n, w + 1 - n);
     let mut rows = vec![0.0; h * ow];
-    for y in 0..h {
-        let r = &x[y * w..(y + 1) * w];
-        for xo in 0..ow {
-            rows[y * ow + xo] = k.iter().zip(&r[xo..xo + n]).map(|(a, b)| a * b).sum();
+    for (r, out) in x.chunks_exact(w).zip(rows.chunks_exact_mut(ow)) {
+        for (t, &kt) in k.iter().enumerate() {
+            for (o, &v) in out.iter_mut().zip(&r[t..t + ow]) {
+                *o += kt * v;
+            }
         }
     }
     let mut out = vec![0.0; oh * ow];
-    for yo in 0..oh {
-        for xo in 0..ow {
-            out[yo * ow + xo] = (0..n).map(|t| k[t] * rows[(yo + t) * ow + xo]).sum();
+    for (yo, orow) in out.chunks_exact_mut(ow).enumerate() {
+        for (t, &kt) in k.iter().enumerate() {
+            for (o, &v) in orow.iter_mut().zip(&rows[(yo + t) * ow..(yo + t + 1) * ow]) {
+                *o += kt * v;
+            }
         }
     }
     out
+}
+
+/// The reference image's side of [`ssim`] (its windowed means and second moments per
+/// channel), computed once and compared with many images.
+pub struct SsimReference<'a> {
+    x: &'a [f64],
+    c: usize,
+    h: usize,
+    w: usize,
+    params: SsimParams,
+    kernel: Vec<f64>,
+    /// Per channel: `(μ_x, E[x²])` over the windows.
+    moments: Vec<(Vec<f64>, Vec<f64>)>,
+}
+
+impl<'a> SsimReference<'a> {
+    /// `x`: the `(c, h, w)` pixel-space reference image.
+    pub fn new(x: &'a [f64], c: usize, h: usize, w: usize, p: &SsimParams) -> Self {
+        assert!(
+            h >= p.win && w >= p.win,
+            "image smaller than the SSIM window"
+        );
+        let kernel = gaussian_kernel1d(p.win, p.sigma);
+        let hw = h * w;
+        let moments = (0..c)
+            .map(|ch| {
+                let xs = &x[ch * hw..(ch + 1) * hw];
+                let sq: Vec<f64> = xs.iter().map(|u| u * u).collect();
+                (
+                    filter_valid(xs, h, w, &kernel),
+                    filter_valid(&sq, h, w, &kernel),
+                )
+            })
+            .collect();
+        Self {
+            x,
+            c,
+            h,
+            w,
+            params: *p,
+            kernel,
+            moments,
+        }
+    }
+
+    /// [`ssim`] of the reference and `y`.
+    pub fn ssim(&self, y: &[f64]) -> f64 {
+        let (h, w, k, p) = (self.h, self.w, &self.kernel, &self.params);
+        let c1 = (p.k1 * p.data_range).powi(2);
+        let c2 = (p.k2 * p.data_range).powi(2);
+        let hw = h * w;
+        let mut total = 0.0;
+        let mut count = 0usize;
+        for (ch, (mx, exx)) in self.moments.iter().enumerate() {
+            let xs = &self.x[ch * hw..(ch + 1) * hw];
+            let ys = &y[ch * hw..(ch + 1) * hw];
+            let prod =
+                |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).collect::<Vec<_>>();
+            let my = filter_valid(ys, h, w, k);
+            let eyy = filter_valid(&prod(ys, ys), h, w, k);
+            let exy = filter_valid(&prod(xs, ys), h, w, k);
+            for i in 0..mx.len() {
+                let (ux, uy) = (mx[i], my[i]);
+                let sxx = exx[i] - ux * ux;
+                let syy = eyy[i] - uy * uy;
+                let sxy = exy[i] - ux * uy;
+                let num = (2.0 * ux * uy + c1) * (2.0 * sxy + c2);
+                let den = (ux * ux + uy * uy + c1) * (sxx + syy + c2);
+                total += num / den;
+            }
+            count += mx.len();
+        }
+        total / count as f64
+    }
 }
 
 /// Eq. 7, as Wang et al. (A5): Gaussian window, "valid" filtering, population (co)variances,
@@ -63,37 +142,7 @@ fn filter_valid(x: &[f64], h: usize, w: usize, k: &[f64]) -> Vec<f64> {
 /// scikit-image's `structural_similarity(gaussian_weights=True, sigma=1.5,
 /// use_sample_covariance=False, data_range=1)`. `x`, `y`: `(c, h, w)` pixel-space images.
 pub fn ssim(x: &[f64], y: &[f64], c: usize, h: usize, w: usize, p: &SsimParams) -> f64 {
-    assert!(
-        h >= p.win && w >= p.win,
-        "image smaller than the SSIM window"
-    );
-    let k = gaussian_kernel1d(p.win, p.sigma);
-    let c1 = (p.k1 * p.data_range).powi(2);
-    let c2 = (p.k2 * p.data_range).powi(2);
-    let hw = h * w;
-    let mut total = 0.0;
-    let mut count = 0usize;
-    for ch in 0..c {
-        let xs = &x[ch * hw..(ch + 1) * hw];
-        let ys = &y[ch * hw..(ch + 1) * hw];
-        let prod = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).collect::<Vec<_>>();
-        let mx = filter_valid(xs, h, w, &k);
-        let my = filter_valid(ys, h, w, &k);
-        let exx = filter_valid(&prod(xs, xs), h, w, &k);
-        let eyy = filter_valid(&prod(ys, ys), h, w, &k);
-        let exy = filter_valid(&prod(xs, ys), h, w, &k);
-        for i in 0..mx.len() {
-            let (ux, uy) = (mx[i], my[i]);
-            let sxx = exx[i] - ux * ux;
-            let syy = eyy[i] - uy * uy;
-            let sxy = exy[i] - ux * uy;
-            let num = (2.0 * ux * uy + c1) * (2.0 * sxy + c2);
-            let den = (ux * ux + uy * uy + c1) * (sxx + syy + c2);
-            total += num / den;
-        }
-        count += mx.len();
-    }
-    total / count as f64
+    SsimReference::new(x, c, h, w, p).ssim(y)
 }
 
 /// Eq. 6: `SVIM = exp(−(SSIM − 0.5)² / (2σ²))` (σ: A6).
