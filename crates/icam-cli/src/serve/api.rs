@@ -83,6 +83,8 @@ pub fn model_json(model: &LoadedModel, name: &str, options: &Options, limits: &L
             "max_pixels": limits.max_pixels,
             "workers": limits.workers,
             "queue": limits.queue,
+            "max_n": limits.max_n,
+            "max_batch_size": limits.max_batch_size,
         },
         "icam_version": env!("CARGO_PKG_VERSION"),
     })

@@ -55,6 +55,15 @@ pub struct ServeArgs {
     /// Largest image, in megapixels (refused from its header, before decoding).
     #[arg(long, default_value_t = 25.0)]
     pub max_megapixels: f64,
+    /// Largest I-CAM `n` a request may ask for (the library allows 4096: the noise and mask of
+    /// every perturbation are held in memory, about 0.25 MB each at 224², and the time grows
+    /// with n).
+    #[arg(long, default_value_t = 256)]
+    pub max_n: usize,
+    /// Largest `batch-size` (images per network pass of Score-CAM and the like) a request may
+    /// ask for.
+    #[arg(long, default_value_t = 64)]
+    pub max_batch_size: usize,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -66,6 +75,28 @@ pub struct Limits {
     pub max_pixels: u64,
     pub workers: usize,
     pub queue: usize,
+    pub max_n: usize,
+    pub max_batch_size: usize,
+}
+
+impl Limits {
+    /// The request within this server's limits on I-CAM's `n` and the batch size, or the
+    /// one-line reason it is not.
+    pub fn check(&self, r: &icam_app::explanation::ExplainRequest) -> Result<(), String> {
+        if r.config.n > self.max_n {
+            return Err(format!(
+                "--n must be at most {} on this server (icam serve --max-n), got {}",
+                self.max_n, r.config.n
+            ));
+        }
+        if let Some(b) = r.cam.batch_size.filter(|&b| b > self.max_batch_size) {
+            return Err(format!(
+                "--batch-size must be at most {} on this server (icam serve --max-batch-size), got {b}",
+                self.max_batch_size
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl ServeArgs {
@@ -83,11 +114,21 @@ impl ServeArgs {
             self.max_megapixels.is_finite() && self.max_megapixels > 0.0,
             "--max-megapixels must be positive"
         );
+        anyhow::ensure!(
+            (1..=4096).contains(&self.max_n),
+            "--max-n must lie in [1, 4096]"
+        );
+        anyhow::ensure!(
+            self.max_batch_size >= 1,
+            "--max-batch-size must be at least 1"
+        );
         Ok(Limits {
             max_upload_bytes: (self.max_upload_mb * 1_000_000) as usize,
             max_pixels: (self.max_megapixels * 1e6) as u64,
             workers,
             queue: self.queue.unwrap_or(2 * workers),
+            max_n: self.max_n,
+            max_batch_size: self.max_batch_size,
         })
     }
 }
@@ -148,4 +189,44 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     eprintln!("shutting down after the requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use icam_app::explanation::ExplainRequest;
+
+    fn limits() -> Limits {
+        Limits {
+            max_upload_bytes: 1,
+            max_pixels: 1,
+            workers: 1,
+            queue: 1,
+            max_n: 16,
+            max_batch_size: 8,
+        }
+    }
+
+    /// `n` and the batch size up to the server's limits pass; one more is refused with a line
+    /// that names the limit and the flag that raises it.
+    #[test]
+    fn requests_within_the_limits() {
+        let mut r = ExplainRequest::default();
+        r.config.n = 16;
+        r.cam.batch_size = Some(8);
+        assert_eq!(limits().check(&r), Ok(()));
+        r.config.n = 17;
+        assert_eq!(
+            limits().check(&r).unwrap_err(),
+            "--n must be at most 16 on this server (icam serve --max-n), got 17"
+        );
+        r.config.n = 8;
+        r.cam.batch_size = Some(9);
+        assert_eq!(
+            limits().check(&r).unwrap_err(),
+            "--batch-size must be at most 8 on this server (icam serve --max-batch-size), got 9"
+        );
+        r.cam.batch_size = None;
+        assert_eq!(limits().check(&r), Ok(()));
+    }
 }

@@ -151,6 +151,7 @@ async fn explain(
         .options
         .parse(&form.fields)
         .map_err(ApiError::bad_request)?;
+    s.limits.check(&request).map_err(ApiError::bad_request)?;
     let state = s.clone();
     let job = move || -> Result<Value, ApiError> {
         let started = Instant::now();
