@@ -10,35 +10,15 @@
 //! Cheap: one ResNet-50 pass per case (Ablation-CAM's 2,049 passes run only the pooling and
 //! the classifier), Score-CAM and Ablation-CAM on Lite0's first block (16 channels).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
-macro_rules! args {
-    ($($x:expr),* $(,)?) => { vec![$(OsString::from($x)),*] };
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+mod common;
+use common::{Run, args, fixtures, icam, json_file, lite0_cached, tmpdir};
 
 impl Run {
-    fn show(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}---",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    fn assert_ok(&self) {
-        assert_eq!(self.code, Some(0), "icam failed:\n{}", self.show());
-        assert!(!self.stderr.contains("panicked"), "{}", self.show());
-    }
-
     /// Exactly one line on stderr, `error: …`, and a non-zero exit; returns the message.
     fn one_error(&self) -> String {
         assert!(
@@ -56,51 +36,6 @@ impl Run {
     }
 }
 
-fn icam<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_icam"))
-        .args(args)
-        .output()
-        .expect("cannot run icam");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("ICAM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("reference/fixtures");
-    for f in [
-        "resnet50_seed0.safetensors",
-        "chelsea224.png",
-        "synthetic224.png",
-    ] {
-        if !dir.join(f).is_file() {
-            eprintln!(
-                "SKIPPED: reference fixture {} not found (set ICAM_SHARED)",
-                dir.join(f).display()
-            );
-            return None;
-        }
-    }
-    Some(dir)
-}
-
-fn lite0_cached() -> bool {
-    let dir = icam_models::store::cache_dir(None);
-    let found = icam_models::store::find("efficientnet-lite0", &dir).is_some();
-    if !found {
-        eprintln!(
-            "SKIPPED: efficientnet-lite0 is not in the model cache {}; fetch it with `icam model fetch efficientnet-lite0`",
-            dir.display()
-        );
-    }
-    found
-}
-
 /// `--weights W --no-resize`: the goldens' setting (ResNet-50, chelsea224 as it is).
 fn resnet(fx: &Path) -> Vec<OsString> {
     args![
@@ -108,11 +43,6 @@ fn resnet(fx: &Path) -> Vec<OsString> {
         fx.join("resnet50_seed0.safetensors"),
         "--no-resize"
     ]
-}
-
-fn json_file(p: &Path) -> Value {
-    let s = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn heatmap(p: &Path) -> Vec<f32> {
@@ -244,7 +174,7 @@ fn explain_case(g: &Goldens, key: &str, model: &[OsString], dir: &Path) -> Value
     a.extend(g.flags(key));
     a.extend(args!["--out", &out]);
     let r = icam(&a);
-    r.assert_ok();
+    r.assert_success();
     let tol = if key == "resnet50/ablationcam" {
         ABLATION_F32_TOL
     } else {
@@ -268,7 +198,7 @@ fn explain_case(g: &Goldens, key: &str, model: &[OsString], dir: &Path) -> Value
 fn explain_flags_give_the_package_maps_on_resnet50() {
     let Some(fx) = fixtures() else { return };
     let g = goldens();
-    let t = tempfile::tempdir().unwrap();
+    let t = tmpdir();
     for key in [
         "resnet50/hirescam",
         "resnet50/gradcampp",
@@ -297,7 +227,7 @@ fn explain_flags_give_the_package_maps_on_resnet50() {
 fn ablationcam_with_a_batch_size_on_resnet50() {
     let Some(fx) = fixtures() else { return };
     let g = goldens();
-    let t = tempfile::tempdir().unwrap();
+    let t = tmpdir();
     let mut model = resnet(&fx);
     model.extend(args!["--batch-size", "300"]);
     let rep = explain_case(&g, "resnet50/ablationcam", &model, t.path());
@@ -312,7 +242,7 @@ fn passes_on_efficientnet_lite0() {
         return;
     }
     let g = goldens();
-    let t = tempfile::tempdir().unwrap();
+    let t = tmpdir();
     let model = args!["--no-resize"];
     let rep = explain_case(&g, "lite0/scorecam+early", &model, t.path());
     let chosen = rep["batch_size"].as_u64().expect("a batch size");
@@ -333,7 +263,7 @@ fn passes_on_efficientnet_lite0() {
 #[test]
 fn bad_cam_options_are_one_line_errors_before_any_work() {
     let Some(fx) = fixtures() else { return };
-    let t = tempfile::tempdir().unwrap();
+    let t = tmpdir();
     let img = fx.join("chelsea224.png");
     // An empty model cache: the options are refused before a model is looked for.
     let nomodel = args!["--model-dir", t.path().join("empty")];
@@ -440,7 +370,7 @@ fn bad_cam_options_are_one_line_errors_before_any_work() {
 fn compare_any_methods() {
     let Some(fx) = fixtures() else { return };
     let g = goldens();
-    let t = tempfile::tempdir().unwrap();
+    let t = tmpdir();
     let out = t.path().join("cmp");
     let mut a = args!["compare", fx.join("chelsea224.png"), "--out", &out];
     a.extend(resnet(&fx));
@@ -453,7 +383,7 @@ fn compare_any_methods() {
         "509"
     ]);
     let r = icam(&a);
-    r.assert_ok();
+    r.assert_success();
     let v = json_file(&out.join("compare.json"));
     let methods: Vec<&str> = v["methods"]
         .as_array()
@@ -480,7 +410,7 @@ fn compare_any_methods() {
 #[test]
 fn cases_with_a_cam_method() {
     let Some(fx) = fixtures() else { return };
-    let t = tempfile::tempdir().unwrap();
+    let t = tmpdir();
     // chelsea labelled with its prediction (509 on these weights), the synthetic image with
     // a class it does not predict: one correct image, one incorrect with two maps.
     let csv = t.path().join("d.csv");
@@ -499,7 +429,7 @@ fn cases_with_a_cam_method() {
     ];
     a.extend(resnet(&fx));
     a.extend(args!["--method", "hirescam", "--scaling", "grad-cam"]);
-    icam(&a).assert_ok();
+    icam(&a).assert_success();
     let v = json_file(&out.join("cases.json"));
     assert_eq!(v["method"], "hirescam");
     assert_eq!(v["cam"]["scaling"], "grad-cam");

@@ -6,95 +6,14 @@
 //! those are absent. Failures follow the contract of `tests/cli.rs`: one `error: ` line on
 //! stderr, a non-zero exit, no `--out` folder left behind.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
 
-macro_rules! args {
-    ($($x:expr),* $(,)?) => { vec![$(OsString::from($x)),*] };
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn show(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}---",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    fn assert_ok(&self) {
-        assert_eq!(self.code, Some(0), "icam failed:\n{}", self.show());
-        assert!(!self.stderr.contains("panicked"), "{}", self.show());
-        assert!(
-            !self.stderr.lines().any(|l| l.starts_with("error")),
-            "{}",
-            self.show()
-        );
-    }
-}
-
-fn icam<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_icam"))
-        .args(args)
-        .output()
-        .expect("cannot run icam");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// The one-line error contract; returns the message (after `error: `).
-fn assert_one_error(r: &Run, needle: &str) -> String {
-    assert!(
-        matches!(r.code, Some(c) if c != 0),
-        "expected a non-zero exit status:\n{}",
-        r.show()
-    );
-    assert!(!r.stderr.contains("panicked"), "panic:\n{}", r.show());
-    let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line on stderr:\n{}", r.show());
-    let msg = lines[0]
-        .strip_prefix("error: ")
-        .unwrap_or_else(|| panic!("the line must start with `error: `:\n{}", r.show()));
-    assert!(msg.contains(needle), "expected {needle:?}:\n{}", r.show());
-    msg.to_string()
-}
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("ICAM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-/// The fixtures folder when the ResNet-50 weights and both test images are there.
-fn fixtures() -> Option<PathBuf> {
-    let dir = shared_dir().join("reference/fixtures");
-    for f in [
-        "resnet50_seed0.safetensors",
-        "chelsea224.png",
-        "synthetic224.png",
-    ] {
-        if !dir.join(f).is_file() {
-            eprintln!(
-                "SKIPPED: reference fixture {} not found (set ICAM_SHARED)",
-                dir.join(f).display()
-            );
-            return None;
-        }
-    }
-    Some(dir)
-}
+mod common;
+use common::{args, assert_one_error, fixtures, icam, json_file, lite0_cached, shared_dir, tmpdir};
 
 fn model(fx: &Path) -> Vec<OsString> {
     args![
@@ -104,23 +23,6 @@ fn model(fx: &Path) -> Vec<OsString> {
         "--n",
         "2"
     ]
-}
-
-fn lite0_cached() -> bool {
-    let dir = icam_models::store::cache_dir(None);
-    let found = icam_models::store::find("efficientnet-lite0", &dir).is_some();
-    if !found {
-        eprintln!(
-            "SKIPPED: efficientnet-lite0 is not in the model cache {}; fetch it with `icam model fetch efficientnet-lite0`",
-            dir.display()
-        );
-    }
-    found
-}
-
-fn json_file(p: &Path) -> Value {
-    let s = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// `icam predict --json` top-1 and top-2: ((class, prob), (class, prob)).
@@ -213,7 +115,7 @@ fn setup(dir: &Path) -> Option<Setup> {
 
 #[test]
 fn cases_follow_the_predictions_and_the_report_is_self_contained() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmpdir();
     let Some(s) = setup(tmp.path()) else { return };
     // Thresholds half-way between the two confidences: the more confident image is high.
     let mid = (s.chelsea.1 + s.synthetic.1) / 2.0;
@@ -315,7 +217,7 @@ fn cases_follow_the_predictions_and_the_report_is_self_contained() {
 
 #[test]
 fn unreadable_images_are_skipped_with_a_warning() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmpdir();
     let Some(fx) = fixtures() else { return };
     std::fs::write(tmp.path().join("bad.png"), b"not a png").unwrap();
     let csv = tmp.path().join("d.csv");
@@ -361,7 +263,7 @@ fn mtimes(dir: &Path) -> Vec<(PathBuf, std::time::SystemTime, Vec<u8>)> {
 
 #[test]
 fn neighbours_come_from_a_cache_that_is_filled_once() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmpdir();
     let Some(s) = setup(tmp.path()) else { return };
     // Training folder: the predicted class of the misclassified synthetic image (by index)
     // holds a copy of it and of chelsea; its true class (named by WordNet id) holds chelsea;
@@ -493,7 +395,7 @@ fn neighbours_come_from_a_cache_that_is_filled_once() {
 
 #[test]
 fn bad_options_and_inputs_are_one_line_errors() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmpdir();
     let out = tmp.path().join("out");
     let csv = tmp.path().join("d.csv");
     std::fs::write(&csv, "x.png,1\n").unwrap();
@@ -567,7 +469,7 @@ fn voc_elephants_with_the_default_model() {
     if !lite0_cached() {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmpdir();
     let out = tmp.path().join("out");
     let r = icam(args![
         "cases",

@@ -11,94 +11,19 @@
 //! `cargo test --release -p icam-cli --test cli -- --ignored`.
 
 use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
+mod common;
+use common::{
+    Run, args, assert_one_error, example_image, fixtures_with, icam, icam_limited, json_file,
+    lite0_cached, tmpdir,
+};
+
 // ---------------------------------------------------------------------------------------------
 // Running the binary
-
-macro_rules! args {
-    ($($x:expr),* $(,)?) => { vec![$(OsString::from($x)),*] };
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn show(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}---",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    fn assert_ok(&self) {
-        assert_eq!(self.code, Some(0), "icam failed:\n{}", self.show());
-        assert!(!self.stderr.contains("panicked"), "{}", self.show());
-        assert!(
-            !self.stderr.lines().any(|l| l.starts_with("error")),
-            "{}",
-            self.show()
-        );
-    }
-}
-
-fn icam<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(args: I) -> Run {
-    run_cmd(Command::new(env!("CARGO_BIN_EXE_icam")).args(args))
-}
-
-/// `icam ARGS` under a virtual-memory limit (KiB), so that a runaway allocation fails fast
-/// instead of taking the machine down.
-fn icam_limited<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(limit_kib: u64, args: I) -> Run {
-    run_cmd(
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -v {limit_kib}; exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_icam"))
-            .args(args),
-    )
-}
-
-fn run_cmd(cmd: &mut Command) -> Run {
-    let out = cmd.output().expect("cannot run icam");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// The one-line error contract; returns the message (after `error: `).
-fn assert_one_error(r: &Run, needle: &str) -> String {
-    assert!(
-        matches!(r.code, Some(c) if c != 0),
-        "expected a non-zero exit status (not a signal):\n{}",
-        r.show()
-    );
-    assert!(!r.stderr.contains("panicked"), "panic:\n{}", r.show());
-    let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected exactly one line on stderr:\n{}",
-        r.show()
-    );
-    let msg = lines[0]
-        .strip_prefix("error: ")
-        .unwrap_or_else(|| panic!("the line must start with `error: `:\n{}", r.show()));
-    assert!(
-        msg.contains(needle),
-        "the message must contain {needle:?}:\n{}",
-        r.show()
-    );
-    msg.to_string()
-}
 
 /// Every file (with its bytes) and folder under `dir`; `None` if `dir` does not exist.
 fn snapshot(dir: &Path) -> Option<BTreeMap<PathBuf, Option<Vec<u8>>>> {
@@ -161,12 +86,6 @@ fn explain_fails(tmp: &Path, label: &str, args: &[OsString], needle: &str) -> St
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 
-fn shared_dir() -> PathBuf {
-    std::env::var_os("ICAM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
 struct Fx {
     dir: PathBuf,
 }
@@ -207,58 +126,20 @@ impl Fx {
 /// The reference fixtures with every file in `need` (relative to the fixtures folder), or
 /// `None` with a printed reason.
 fn fixtures(need: &[&str]) -> Option<Fx> {
-    let dir = shared_dir().join("reference/fixtures");
     let base = [
         "resnet50_seed0.safetensors",
         "chelsea224.png",
         "noise_n8_seed0.npy",
         "mask_n8_a0.4_seed0.npy",
     ];
-    for f in base.iter().chain(need) {
-        if !dir.join(f).is_file() {
-            eprintln!(
-                "SKIPPED: reference fixture {} not found (set ICAM_SHARED)",
-                dir.join(f).display()
-            );
-            return None;
-        }
-    }
-    Some(Fx { dir })
-}
-
-/// The cached EfficientNet-Lite0 weights, or `None` with the fetch command printed.
-fn lite0_cached() -> bool {
-    use icam_models::store;
-    let dir = store::cache_dir(None);
-    let found = store::find("efficientnet-lite0", &dir).is_some();
-    if !found {
-        eprintln!(
-            "SKIPPED: efficientnet-lite0 is not in the model cache {}; fetch it with `icam model fetch efficientnet-lite0`",
-            dir.display()
-        );
-    }
-    found
-}
-
-fn example_image(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/images")
-        .join(name)
-}
-
-fn tmpdir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
+    let all: Vec<&str> = base.iter().chain(need).copied().collect();
+    fixtures_with(&all).map(|dir| Fx { dir })
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
     p
-}
-
-fn json_file(p: &Path) -> Value {
-    let s = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// A float32 `.npy` as (shape, values); panics unless it is `<f4`.

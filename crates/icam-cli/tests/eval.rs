@@ -11,6 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::{ICAM_BIN, Run, fixtures_with, run_cmd, tmpdir};
+
 /// Every variable `--shard auto` reads: removed from each child, so that a test run inside a
 /// scheduler's task is not affected, then set per child as the test needs.
 const SCHEDULER_VARS: [&str; 9] = [
@@ -25,23 +28,10 @@ const SCHEDULER_VARS: [&str; 9] = [
     "BATCH_TASK_COUNT",
 ];
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 impl Run {
-    fn show(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}---",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
+    /// [`Run::assert_success`], for chaining.
     fn ok(self) -> Self {
-        assert_eq!(self.code, Some(0), "icam failed:\n{}", self.show());
-        assert!(!self.stderr.contains("panicked"), "{}", self.show());
+        self.assert_success();
         self
     }
 
@@ -62,34 +52,18 @@ impl Run {
 
 /// `icam ARGS` in `dir` with the scheduler variables `env` (and no others).
 fn icam(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_icam"));
+    let mut cmd = Command::new(ICAM_BIN);
     cmd.current_dir(dir).args(args);
     for v in SCHEDULER_VARS {
         cmd.env_remove(v);
     }
     cmd.envs(env.iter().copied());
-    let out = cmd.output().expect("cannot run icam");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_cmd(&mut cmd)
 }
 
+/// The fixtures folder when the ResNet-50 weights and the photo are there.
 fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("ICAM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("reference/fixtures");
-    if dir.join("resnet50_seed0.safetensors").is_file() && dir.join("chelsea224.png").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: reference fixtures not found at {} (set ICAM_SHARED)",
-            dir.display()
-        );
-        None
-    }
+    fixtures_with(&["resnet50_seed0.safetensors", "chelsea224.png"])
 }
 
 /// 7 crops of the fixture photo, 48×48, as `val/ILSVRC2012_val_0000000k.png` listed by a
@@ -121,7 +95,7 @@ const MERGED_FILES: [&str; 6] = [
 #[test]
 fn shards_from_separate_processes_merge_into_the_single_run() {
     let Some(fx) = fixtures() else { return };
-    let t = tempfile::tempdir().unwrap();
+    let t = tmpdir();
     let d = t.path();
     imagenet_like(d, &fx);
     let weights = fx.join("resnet50_seed0.safetensors");
@@ -268,7 +242,7 @@ fn shards_from_separate_processes_merge_into_the_single_run() {
 
 #[test]
 fn shard_auto_without_a_scheduler_is_an_error() {
-    let t = tempfile::tempdir().unwrap();
+    let t = tmpdir();
     let d = t.path();
     let eval = |extra: &[&str], env: &[(&str, &str)]| {
         let mut a = vec!["eval", "nowhere", "--out", "out"];

@@ -10,20 +10,12 @@ use std::process::Command;
 use icam_app::explanation::{self, ExplainRequest, NoiseMask};
 use icam_app::{ModelSpec, Outputs};
 
+mod common;
+use common::{ICAM_BIN, fixtures_with, tmpdir};
+
+/// The fixtures folder when the ResNet-50 weights are there.
 fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("ICAM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("reference/fixtures");
-    if dir.join("resnet50_seed0.safetensors").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: reference fixtures not found at {} (set ICAM_SHARED)",
-            dir.display()
-        );
-        None
-    }
+    fixtures_with(&["resnet50_seed0.safetensors"])
 }
 
 /// Every file under `dir`, by relative path, with its bytes.
@@ -50,7 +42,7 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 #[test]
 fn explain_writes_what_the_library_stages() {
     let Some(fx) = fixtures() else { return };
-    let t = tempfile::tempdir().unwrap();
+    let t = tmpdir();
     let (image, weights) = (
         fx.join("chelsea224.png"),
         fx.join("resnet50_seed0.safetensors"),
@@ -90,7 +82,7 @@ fn explain_writes_what_the_library_stages() {
         ),
     ] {
         let cli_out = t.path().join(format!("cli-{label}"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_icam"));
+        let mut cmd = Command::new(ICAM_BIN);
         cmd.arg("explain")
             .arg(&image)
             .arg("--weights")

@@ -4,16 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::{ICAM_BIN, example_image, run_cmd, tmpdir};
+
+/// `icam ARGS`: (exit code, or -1 for a signal; stdout; stderr).
 fn icam(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_icam"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    let r = run_cmd(Command::new(ICAM_BIN).args(args));
+    (r.code.unwrap_or(-1), r.stdout, r.stderr)
 }
 
 fn fixture(name: &str) -> String {
@@ -25,10 +22,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn image() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/images/skimage_chelsea.png")
-        .display()
-        .to_string()
+    example_image("skimage_chelsea.png").display().to_string()
 }
 
 fn one_error(r: &(i32, String, String), needle: &str) {
@@ -105,7 +99,7 @@ fn layers_lists_the_graph_and_its_defaults() {
 
 #[test]
 fn explain_predict_and_compare_take_an_onnx_model() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tmpdir();
     let labels = dir.path().join("labels.txt");
     let names: Vec<String> = (0..10).map(|i| format!("thing {i}")).collect();
     std::fs::write(&labels, names.join("\n")).unwrap();
@@ -157,7 +151,7 @@ fn onnx_errors_are_one_line() {
         &icam(&["predict", "--weights", &w, "--arch", "resnet50", &image()]),
         "carries its own architecture",
     );
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tmpdir();
     let labels = dir.path().join("l.txt");
     std::fs::write(&labels, "a\nb\n").unwrap();
     one_error(

@@ -17,28 +17,14 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 
+mod common;
+use common::{ICAM_BIN, example_image, lite0_cached, tmpdir};
+
 // ---------------------------------------------------------------------------------------------
 // The server and the fixtures
 
-fn lite0_cached() -> bool {
-    use icam_models::store;
-    let dir = store::cache_dir(None);
-    let found = store::find("efficientnet-lite0", &dir).is_some();
-    if !found {
-        eprintln!(
-            "SKIPPED: efficientnet-lite0 is not in the model cache {}; fetch it with `icam model fetch efficientnet-lite0`",
-            dir.display()
-        );
-    }
-    found
-}
-
 fn example(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/images")
-        .join(name)
-        .canonicalize()
-        .unwrap()
+    example_image(name).canonicalize().unwrap()
 }
 
 /// `icam serve --port 0 ARGS`, stopped (SIGKILL) when dropped unless [`Server::stop`] was
@@ -51,7 +37,7 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_icam"))
+        let mut child = Command::new(ICAM_BIN)
             .args(["serve", "--port", "0"])
             .args(args)
             .stdin(Stdio::null())
@@ -219,7 +205,7 @@ fn decode_png(v: &Value) -> image::DynamicImage {
 
 /// `icam explain IMAGE --out DIR ARGS`.
 fn cli_explain(image: &Path, out: &Path, args: &[&str]) {
-    let o = Command::new(env!("CARGO_BIN_EXE_icam"))
+    let o = Command::new(ICAM_BIN)
         .arg("explain")
         .arg(image)
         .arg("--out")
@@ -324,7 +310,7 @@ fn explanations_equal_the_cli_outputs() {
     }
     let s = Server::start(&["--workers", "2"]);
     let img = example("skimage_chelsea.png");
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmpdir();
 
     // Grad-CAM of the second class.
     let a = explain(&s.url, &img, &[("method", "gradcam"), ("class", "285")]);
@@ -441,7 +427,7 @@ fn bad_requests_get_one_line_and_their_status() {
 
     // Not an image: the CLI's message, with the upload's name.
     let a = explain(url, &readme, &[]);
-    let cli = Command::new(env!("CARGO_BIN_EXE_icam"))
+    let cli = Command::new(ICAM_BIN)
         .arg("explain")
         .arg(&readme)
         .output()
@@ -709,7 +695,7 @@ fn the_page_explains_the_example_photo_in_chromium() {
     };
     let server = Server::start(&["--workers", "2"]);
     let driver = Driver::start(&chromedriver);
-    let profile = tempfile::tempdir().unwrap();
+    let profile = tmpdir();
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .unwrap()
@@ -881,7 +867,7 @@ fn the_page_explains_the_example_photo_in_chromium() {
             "{e}"
         );
         js("document.querySelector('[data-option=layers]').value = ''").await;
-        let files = tempfile::tempdir().unwrap();
+        let files = tmpdir();
         let not_image = files.path().join("notes.png");
         std::fs::write(&not_image, b"these are notes, not a picture").unwrap();
         js("document.getElementById('error').hidden = true").await;
