@@ -67,7 +67,6 @@ fn filter_valid(x: &[f64], h: usize, w: usize, k: &[f64]) -> Vec<f64> {
 /// channel), computed once and compared with many images.
 pub struct SsimReference<'a> {
     x: &'a [f64],
-    c: usize,
     h: usize,
     w: usize,
     params: SsimParams,
@@ -97,7 +96,6 @@ impl<'a> SsimReference<'a> {
             .collect();
         Self {
             x,
-            c,
             h,
             w,
             params: *p,
