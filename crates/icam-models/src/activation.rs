@@ -29,6 +29,18 @@ pub trait Relu6Ops: Backend {
 /// Elements per parallel task of the kernels.
 const CHUNK: usize = 1 << 15;
 
+/// `t` itself when contiguous, else a contiguous copy. (Flex's `to_contiguous` borrows and
+/// returns a second handle to the same buffer even when nothing is copied, so a later
+/// `storage_mut` would see a shared buffer and copy it whole: every ReLU6 and its gradient did,
+/// a full extra read and write of each activation.)
+fn contiguous(t: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    if t.is_contiguous() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
 /// Apply `f32`/`f64` kernels to a contiguous copy-on-write view of `t` (in place when `t` is
 /// not shared); `None` for other dtypes.
 fn map_in_place(
@@ -36,7 +48,7 @@ fn map_in_place(
     f32k: impl Fn(&mut [f32]) + Send + Sync,
     f64k: impl Fn(&mut [f64]) + Send + Sync,
 ) -> Option<FloatTensor<Flex>> {
-    let mut t = t.to_contiguous();
+    let mut t = contiguous(t);
     let (a, b) = t.layout().contiguous_offsets()?;
     match t.dtype() {
         DType::F32 => t.storage_mut::<f32>()[a..b]
@@ -83,7 +95,7 @@ fn relu6_grad(grad: FloatTensor<Flex>, y: FloatTensor<Flex>) -> FloatTensor<Flex
             .zip(y)
             .for_each(|(g, &y)| *g = if y > 0.0 && y < 6.0 { *g } else { 0.0 })
     };
-    let mut g = grad.to_contiguous();
+    let mut g = contiguous(grad);
     let (ga, gb) = g
         .layout()
         .contiguous_offsets()
