@@ -7,7 +7,7 @@
 //! the input gradient is not needed the backward pass stops at the earliest tap.
 
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::error::{ModelError, Result};
 use crate::host::{HostTensor, Precision};
@@ -145,6 +145,22 @@ pub trait Network: Send + Sync {
 /// zero leaf whose gradient is the gradient of the bias-add's output.
 type BiasTap = (String, Tensor<1>, Tensor<4>);
 
+/// A zero tensor shaped like `h` that requires its gradient: the leaf of a tap (`h + leaf`).
+/// Built from a typed vector of zeros, because burn Flex's `zeros`/`zeros_like` allocate bytes
+/// and then copy them once more to realign them (a memset and a memcpy of every tapped
+/// activation); other dtypes keep `zeros_like`.
+fn zero_leaf(h: &Tensor<4>) -> Tensor<4> {
+    let shape = h.shape();
+    let n = shape.num_elements();
+    let dtype = h.dtype();
+    let data = match dtype {
+        DType::F32 => TensorData::new(vec![0f32; n], shape),
+        DType::F64 => TensorData::new(vec![0f64; n], shape),
+        _ => return h.zeros_like().require_grad(),
+    };
+    Tensor::from_data(data, (&h.device(), dtype)).require_grad()
+}
+
 /// Records the activations of the requested layers during a forward pass; optionally adds a
 /// gradient leaf at every bias-add (FullGrad), or replaces one layer's output (Ablation-CAM
 /// without [`Network::forward_from`]).
@@ -184,7 +200,7 @@ impl Tapper {
         if !self.bias_grads {
             return h;
         }
-        let leaf = h.zeros_like().require_grad();
+        let leaf = zero_leaf(&h);
         self.biases
             .push((name.to_string(), bias.clone(), leaf.clone()));
         h + leaf
@@ -204,7 +220,7 @@ impl Tapper {
             return h;
         };
         if self.grads {
-            let leaf = h.zeros_like().require_grad();
+            let leaf = zero_leaf(&h);
             let h = h + leaf.clone();
             self.found[i] = Some((h.clone(), Some(leaf)));
             h
