@@ -132,23 +132,22 @@ fn strided_depthwise_gradient(
     let (ga, gb) = g.layout().contiguous_offsets()?;
     let (wa, wb) = w.layout().contiguous_offsets()?;
     let shape = [b, c, ih, iw];
+    // The kernel on the contiguous `f32` or `f64` views of the gradient and the weights.
+    macro_rules! run {
+        ($t:ty) => {
+            TensorData::new(
+                strided_depthwise::input_gradient(
+                    &g.storage::<$t>()[ga..gb],
+                    &w.storage::<$t>()[wa..wb],
+                    &geometry,
+                ),
+                shape,
+            )
+        };
+    }
     let data = match (g.dtype(), w.dtype()) {
-        (DType::F32, DType::F32) => TensorData::new(
-            strided_depthwise::input_gradient(
-                &g.storage::<f32>()[ga..gb],
-                &w.storage::<f32>()[wa..wb],
-                &geometry,
-            ),
-            shape,
-        ),
-        (DType::F64, DType::F64) => TensorData::new(
-            strided_depthwise::input_gradient(
-                &g.storage::<f64>()[ga..gb],
-                &w.storage::<f64>()[wa..wb],
-                &geometry,
-            ),
-            shape,
-        ),
+        (DType::F32, DType::F32) => run!(f32),
+        (DType::F64, DType::F64) => run!(f64),
         _ => return None,
     };
     Some(Flex::float_from_data(data, &Default::default()))
