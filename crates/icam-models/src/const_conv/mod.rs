@@ -56,8 +56,8 @@ impl ConstConvOps for Flex {
 }
 
 /// Whether a convolution goes through [`const_conv2d`]: the stride-1 1×1 convolutions (their
-/// input gradient is a 1×1 convolution) and the depthwise ones (a depthwise convolution at
-/// stride 1, [`strided_depthwise`] above). Dense k×k convolutions keep burn's transposed
+/// input gradient is a 1×1 convolution) and the depthwise ones at any stride (at stride 1 the
+/// gradient is a depthwise convolution, above it [`strided_depthwise`]'s kernel). Dense k×k convolutions keep burn's transposed
 /// convolution, which measured faster than Flex's im2col for their input gradient (ResNet-50
 /// batch 1 forward+backward 98–103 ms against 123–126 ms).
 pub fn routes(kernel: [usize; 2], stride: [usize; 2], depthwise: bool) -> bool {
