@@ -104,6 +104,20 @@ impl HostTensor {
         }
     }
 
+    /// Whether no element is NaN or infinite. Checked a block at a time without branches
+    /// inside a block, so that it vectorises (25 M weights of ResNet-50 are checked at load;
+    /// element by element through [`HostTensor::get`] that was ~6 % of an `icam predict`).
+    pub fn all_finite(&self) -> bool {
+        fn finite<T: Copy>(v: &[T], is_finite: impl Fn(T) -> bool) -> bool {
+            v.chunks(4096)
+                .all(|c| c.iter().fold(true, |ok, &x| ok & is_finite(x)))
+        }
+        match &self.data {
+            HostData::F32(v) => finite(v, f32::is_finite),
+            HostData::F64(v) => finite(v, f64::is_finite),
+        }
+    }
+
     /// Elements `range` as f64 (exact widening for float32).
     pub fn slice_f64(&self, range: std::ops::Range<usize>) -> Vec<f64> {
         match &self.data {
@@ -177,4 +191,36 @@ impl HostTensor {
 
 fn data_err(e: burn::tensor::DataError) -> ModelError {
     ModelError::Backend(format!("{e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A NaN or an infinity anywhere (first block, last element of a later block) is found, in
+    /// both precisions; finite and empty tensors pass.
+    #[test]
+    fn all_finite_finds_every_non_finite_value() {
+        let n = 3 * 4096 + 5;
+        let ramp: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 100.0).collect();
+        assert!(HostTensor::f32(vec![n], ramp.clone()).all_finite());
+        assert!(HostTensor::f32(vec![0], vec![]).all_finite());
+        for (at, bad) in [
+            (0, f32::NAN),
+            (4096, f32::INFINITY),
+            (n - 1, f32::NEG_INFINITY),
+        ] {
+            let mut v = ramp.clone();
+            v[at] = bad;
+            assert!(
+                !HostTensor::f32(vec![n], v.clone()).all_finite(),
+                "{bad} at {at}"
+            );
+            let v64: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+            assert!(
+                !HostTensor::f64(vec![n], v64).all_finite(),
+                "f64 {bad} at {at}"
+            );
+        }
+    }
 }

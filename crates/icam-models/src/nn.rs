@@ -59,7 +59,7 @@ impl<'a> Binder<'a> {
                 found: t.shape.clone(),
             });
         }
-        if (0..t.len()).any(|i| !t.get(i).is_finite()) {
+        if !t.all_finite() {
             return Err(ModelError::NonFinite {
                 name: name.to_string(),
             });

@@ -113,7 +113,7 @@ fn check_nonzero_grads(any_nonzero: bool, class: usize) -> Result<()> {
 }
 
 fn check_finite(what: &str, t: &HostTensor) -> Result<()> {
-    if (0..t.len()).any(|i| !t.get(i).is_finite()) {
+    if !t.all_finite() {
         return Err(IcamError::Numeric(format!(
             "the network produced NaN or infinite {what}; check the weights and the input"
         )));
