@@ -55,7 +55,8 @@ pub struct ServeArgs {
     /// Largest image, in megapixels (refused from its header, before decoding).
     #[arg(long, default_value_t = 25.0)]
     pub max_megapixels: f64,
-    /// Largest I-CAM `n` a request may ask for (the library allows 4096: the noise and mask of
+    /// Largest I-CAM `n` a request may ask for (the library allows up to
+    /// `icam::config::MAX_PERTURBATIONS`, 4096: the noise and mask of
     /// every perturbation are held in memory, about 0.25 MB each at 224², and the time grows
     /// with n).
     #[arg(long, default_value_t = 256)]
@@ -114,9 +115,10 @@ impl ServeArgs {
             self.max_megapixels.is_finite() && self.max_megapixels > 0.0,
             "--max-megapixels must be positive"
         );
+        let most = icam::config::MAX_PERTURBATIONS;
         anyhow::ensure!(
-            (1..=4096).contains(&self.max_n),
-            "--max-n must lie in [1, 4096]"
+            (1..=most).contains(&self.max_n),
+            "--max-n must lie in [1, {most}]"
         );
         anyhow::ensure!(
             self.max_batch_size >= 1,

@@ -11,8 +11,8 @@
 //! kernel, 1×1 gemm, im2col). [`ConstConvOps::const_conv2d`] does that in its backward pass,
 //! with the transposed kernel computed once when the model loads ([`gradient_kernel`]); strided
 //! depthwise convolutions get a direct kernel of their own ([`strided_depthwise`]); other
-//! strided convolutions keep burn's own. Written here, as a burn backend extension, because neither burn's
-//! autodiff nor Flex offers a hook for it; a candidate for upstreaming.
+//! strided convolutions keep burn's own. Written here, as a burn backend extension, because
+//! neither burn's autodiff nor Flex offers a hook for it; a candidate for upstreaming.
 //!
 //! Weights are constants (A25): the backward pass computes the input gradient only.
 
@@ -57,9 +57,9 @@ impl ConstConvOps for Flex {
 
 /// Whether a convolution goes through [`const_conv2d`]: the stride-1 1×1 convolutions (their
 /// input gradient is a 1×1 convolution) and the depthwise ones at any stride (at stride 1 the
-/// gradient is a depthwise convolution, above it [`strided_depthwise`]'s kernel). Dense k×k convolutions keep burn's transposed
-/// convolution, which measured faster than Flex's im2col for their input gradient (ResNet-50
-/// batch 1 forward+backward 98–103 ms against 123–126 ms).
+/// gradient is a depthwise convolution, above it [`strided_depthwise`]'s kernel). Dense k×k
+/// convolutions keep burn's transposed convolution, which measured faster than Flex's im2col
+/// for their input gradient (ResNet-50 batch 1 forward+backward 98–103 ms against 123–126 ms).
 pub fn routes(kernel: [usize; 2], stride: [usize; 2], depthwise: bool) -> bool {
     depthwise || (kernel == [1, 1] && stride == [1, 1])
 }
@@ -128,7 +128,7 @@ fn strided_depthwise_gradient(
         stride: options.stride,
         pad: options.padding_begin(),
     };
-    let (g, w) = (grad.clone().to_contiguous(), weight.clone().to_contiguous());
+    let (g, w) = (grad.to_contiguous(), weight.to_contiguous());
     let (ga, gb) = g.layout().contiguous_offsets()?;
     let (wa, wb) = w.layout().contiguous_offsets()?;
     let shape = [b, c, ih, iw];
